@@ -1,0 +1,53 @@
+/*
+ * kern.h: quantization and the matrix kernels of the forward pass.
+ *
+ * Every SIMD kernel has a scalar reference twin with the same signature
+ * (kern_vec_dot(t, 1)); the fast one is picked at run time from the CPU's
+ * features (AVX2+FMA+F16C now; AVX-512 and NEON where added). Activations
+ * are quantized on the fly to the weight type's "vec dot type", as GGUF's
+ * reference engine does: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K
+ * for the K-quants, F16 for F16, BF16 for BF16, F32 for F32.
+ *
+ * Shapes: a weight matrix W is (n_rows, n_cols): n_rows rows of n_cols
+ * elements, each row tensor_row_size(t, n_cols) bytes, contiguous.
+ */
+#ifndef HD_INFER_KERN_H
+#define HD_INFER_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "infer/pool.h"
+#include "infer/tensor.h"
+
+/* The type activations are quantized to for a dot product with weights of
+ * type t; TENSOR_TYPE_MAX if t has no kernel. */
+uint32_t kern_vec_dot_type(uint32_t t);
+
+/* 1 if the kernels support weights of type t (a dot kernel and a dequantizer). */
+int kern_supported(uint32_t t);
+
+/* Reference quantization of n floats (n a multiple of the block size) into
+ * type t's layout; used for activations, for writing GGUF files and in
+ * tests. 0 or HD_EINVAL. */
+int kern_quantize_row(uint32_t t, const float *x, void *y, int64_t n);
+/* Inverse: n values of type t to floats. 0 or HD_EINVAL. */
+int kern_dequantize_row(uint32_t t, const void *x, float *y, int64_t n);
+
+/* *s = dot(x, y) over n elements; x has type t, y has kern_vec_dot_type(t). */
+typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+/* ref = 1: the scalar twin; ref = 0: the fastest for this CPU. NULL if unsupported. */
+kern_vec_dot_fn kern_vec_dot(uint32_t t, int ref);
+/* Name of the instruction set the fast kernels use ("avx2", "scalar", ...). */
+const char *kern_isa(void);
+
+/* out[j * n_rows + i] = dot(W row i, x row j) for i < n_rows, j < n_tok.
+ * x is (n_tok, n_cols) f32, out is (n_tok, n_rows) f32. scratch holds
+ * kern_matmul_scratch_size() bytes (the quantized activations). The work
+ * is split over the pool's threads; the result is bit-identical for any
+ * thread count. */
+size_t kern_matmul_scratch_size(uint32_t t, int64_t n_cols, int64_t n_tok);
+void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int64_t n_cols,
+		 const float *x, int64_t n_tok, float *out, void *scratch);
+
+#endif
