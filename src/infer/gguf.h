@@ -39,21 +39,22 @@ struct gguf_str {
 
 struct gguf_kv {
 	struct gguf_str key;
-	enum gguf_type type;     /* value type; GGUF_TYPE_ARRAY for arrays */
-	enum gguf_type arr_type; /* element type of an array (never ARRAY: nested arrays are refused) */
-	uint64_t arr_n;          /* number of array elements */
-	const void *data;        /* scalar value or first array element, in the mapping (unaligned) */
+	enum gguf_type type; /* value type; GGUF_TYPE_ARRAY for arrays */
+	enum gguf_type
+	        arr_type; /* element type of an array (never ARRAY: nested arrays are refused) */
+	uint64_t arr_n; /* number of array elements */
+	const void *data; /* scalar value or first array element, in the mapping (unaligned) */
 	const struct gguf_str *strs; /* for string arrays and string values: arr_n (or 1) entries */
 };
 
 struct gguf_tensor {
 	struct gguf_str name;
-	uint32_t n_dims;    /* 1..4 */
-	int64_t ne[4];      /* ne[0] is the row length; unused dims are 1 */
-	uint32_t type;      /* enum tensor_type, validated */
-	uint64_t offset;    /* relative to the data section, aligned */
-	size_t size;        /* bytes, from tensor_nbytes() */
-	const void *data;   /* into the mapping; offset+size checked against the file */
+	uint32_t n_dims; /* 1..4 */
+	int64_t ne[4]; /* ne[0] is the row length; unused dims are 1 */
+	uint32_t type; /* enum tensor_type, validated */
+	uint64_t offset; /* relative to the data section, aligned */
+	size_t size; /* bytes, from tensor_nbytes() */
+	const void *data; /* into the mapping; offset+size checked against the file */
 };
 
 struct gguf_file {
@@ -62,14 +63,15 @@ struct gguf_file {
 	struct gguf_kv *kv;
 	uint64_t n_tensors;
 	struct gguf_tensor *tensors;
-	size_t alignment;    /* general.alignment or 32 */
-	size_t data_offset;  /* start of the tensor data section in the file */
+	size_t alignment; /* general.alignment or 32 */
+	size_t data_offset; /* start of the tensor data section in the file */
 	const uint8_t *base; /* the whole file */
 	size_t size;
 	/* private */
 	void *map;
 	size_t map_size;
 	struct gguf_str *str_pool;
+	void *index; /* hash index over keys and tensor names */
 };
 
 /* Opens and validates a GGUF file (read-only mmap). 0 or a negative error
@@ -94,7 +96,7 @@ int gguf_get_str(const struct gguf_file *f, const char *key, struct gguf_str *ou
 /* Array of any element type: n elements starting at data (unaligned; for
  * strings use kv->strs). */
 int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type *elem_type, uint64_t *n,
-		 const struct gguf_kv **kv);
+                 const struct gguf_kv **kv);
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name);
 /* 1 if s equals the NUL-terminated c. */
 int gguf_str_eq(struct gguf_str s, const char *c);
@@ -112,12 +114,20 @@ void gguf_writer_set_u64(struct gguf_writer *w, const char *key, uint64_t v);
 void gguf_writer_set_f32(struct gguf_writer *w, const char *key, float v);
 void gguf_writer_set_bool(struct gguf_writer *w, const char *key, int v);
 void gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v);
-void gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *const *v, size_t n);
+void gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *const *v,
+                             size_t n);
 void gguf_writer_set_arr_f32(struct gguf_writer *w, const char *key, const float *v, size_t n);
 void gguf_writer_set_arr_i32(struct gguf_writer *w, const char *key, const int32_t *v, size_t n);
 /* data is n bytes already in the type's layout (tensor_nbytes of ne). */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, int n_dims,
-			   const int64_t *ne, const void *data, size_t n);
+                           const int64_t *ne, const void *data, size_t n);
+/* A tensor whose bytes are produced at write time, for files too large to
+ * hold in memory: fill(ctx, dst, n) writes the n bytes into dst and returns
+ * 0 or a negative error (which aborts the write). ctx must live until
+ * gguf_writer_write returns. */
+typedef int (*gguf_fill_fn)(void *ctx, void *dst, size_t n);
+int gguf_writer_add_tensor_fill(struct gguf_writer *w, const char *name, uint32_t type, int n_dims,
+                                const int64_t *ne, gguf_fill_fn fill, void *ctx);
 int gguf_writer_write(struct gguf_writer *w, const char *path);
 
 #endif
