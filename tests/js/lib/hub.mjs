@@ -1,0 +1,110 @@
+// hub.mjs: Hub-level helpers on top of the raw binary: the SECURITY.md
+// fixture, repo snapshots for "nothing changed" checks, and client options.
+import * as hub from "@huggingface/hub";
+import { api } from "./http.mjs";
+import { cli, userCreate, orgCreate, orgAddMember, tokenCreate, tokenRevoke } from "./huddle.mjs";
+import { sleep } from "./util.mjs";
+
+export { hub };
+
+// "model" -> "", "dataset" -> "datasets/", "space" -> "spaces/": the URL prefix of a repo.
+export const prefixOf = (type) => (type === "model" ? "" : `${type}s/`);
+
+// Follow Link rel="next" through every page of a GET; returns {items, pages}.
+export async function getAllPages(base, firstPath, { token, max = 200 } = {}) {
+  let url = firstPath.startsWith("http") ? firstPath : base + firstPath;
+  const items = [];
+  const pages = [];
+  while (url && pages.length < max) {
+    const r = await api(base, "GET", url, { token });
+    pages.push(r);
+    if (r.status !== 200) throw new Error(`GET failed:\n${r.describe()}`);
+    items.push(...r.json);
+    const m = /<(https?:\/\/[^>]+)>;\s+rel="next"/.exec(r.header("link") ?? "");
+    url = m ? m[1] : null;
+  }
+  return { items, pages };
+}
+
+// What a repo looks like right now: head sha of `rev` and every tree entry.
+// Used to prove that a refused request changed nothing.
+export async function repoState(base, type, repo, token, rev = "main") {
+  const info = await api(base, "GET", `/api/${type}s/${repo}/revision/${encodeURIComponent(rev)}`, { token });
+  if (info.status !== 200) throw new Error(`repo info failed:\n${info.describe()}`);
+  const { items } = await getAllPages(base, `/api/${type}s/${repo}/tree/${encodeURIComponent(rev)}?recursive=true&expand=false`, { token });
+  const files = items.map((e) => `${e.type} ${e.path} ${e.oid} ${e.size}${e.lfs ? " lfs:" + e.lfs.oid : ""}`).sort();
+  const refs = await api(base, "GET", `/api/${type}s/${repo}/refs`, { token });
+  return { sha: info.json.sha, files, refs: refs.status === 200 ? refs.json : null };
+}
+
+// The fixture of SECURITY.md: users alice (owner), bob (read member of acme),
+// carol (write member of acme), mallory (outsider), admin; alice is an admin of
+// acme (HUB-API.md section 10 step 1: alice's orgs contain acme). Repos
+// alice/pub (public), alice/priv (private), acme/priv (private), each with a
+// README.md and an LFS file of random bytes that exists nowhere else.
+// Tokens per user: read, write, fine (write, scoped to one repo: alice ->
+// model/alice/pub, others -> their own scratch repo name), fineRead (read,
+// scoped), expired (1.7 s lifetime, waited out here), revoked.
+// Returns { tok: {alice: {read, write, fine, fineRead, expired, revoked}, ...},
+//           files: {"alice/priv": {path, bytes, oid}, ...} }.
+export async function seedFixture(srv, { repos = true } = {}) {
+  const d = srv.dataDir;
+  for (const u of ["alice", "bob", "carol", "mallory"]) await userCreate(d, u);
+  await userCreate(d, "admin", { admin: true });
+  await orgCreate(d, "acme");
+  await orgAddMember(d, "acme", "alice", "admin");
+  await orgAddMember(d, "acme", "bob", "read");
+  await orgAddMember(d, "acme", "carol", "write");
+  const scoped = { alice: "model/alice/pub", bob: "model/bob/scratch", carol: "model/acme/priv", mallory: "model/mallory/scratch", admin: "model/admin/scratch" };
+  const tok = {};
+  const expiring = [];
+  for (const u of ["alice", "bob", "carol", "mallory", "admin"]) {
+    const t = {};
+    t.read = await tokenCreate(d, u, { role: "read" });
+    t.write = await tokenCreate(d, u, { role: "write" });
+    t.fine = await tokenCreate(d, u, { role: "write", repos: [scoped[u]] });
+    t.fineRead = await tokenCreate(d, u, { role: "read", repos: [scoped[u]] });
+    t.expired = await tokenCreate(d, u, { role: "write", expiresDays: 0.00002 });
+    expiring.push(Date.now());
+    t.revoked = await tokenCreate(d, u, { role: "write" });
+    await tokenRevoke(d, u, t.revoked);
+    tok[u] = t;
+  }
+  const files = {};
+  if (repos) {
+    const c = { hubUrl: srv.url };
+    await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "alice/pub", private: false });
+    await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "alice/priv", private: true });
+    await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "acme/priv", private: true });
+    const crypto = await import("node:crypto");
+    for (const repo of ["alice/pub", "alice/priv", "acme/priv"]) {
+      // 2 MiB of random bytes: binary and over 1 MB, so LFS by HUB-API.md 1.6.
+      const bytes = crypto.randomBytes(2 * 1024 * 1024);
+      const oid = crypto.createHash("sha256").update(bytes).digest("hex");
+      const readme = Buffer.from(`---\nlicense: mit\ntags:\n- fixture\n---\n# ${repo}\nsecret-${crypto.randomBytes(8).toString("hex")}\n`);
+      await hub.uploadFiles({
+        ...c,
+        accessToken: tok.alice.write,
+        repo,
+        files: [
+          { path: "README.md", content: new Blob([readme]) },
+          { path: "weights.bin", content: new Blob([bytes]) },
+        ],
+        commitTitle: `Seed ${repo}`,
+      });
+      files[repo] = { path: "weights.bin", bytes, oid, readme };
+    }
+  }
+  // Let the expiring tokens lapse (1.728 s after creation).
+  const wait = Math.max(...expiring) + 2200 - Date.now();
+  if (wait > 0) await sleep(wait);
+  return { tok, files, scoped };
+}
+
+// The client parameters every call needs, with a logging fetch.
+export const clientOpts = (srv, accessToken, fetch) => ({ hubUrl: srv.url, ...(accessToken ? { accessToken } : {}), ...(fetch ? { fetch } : {}) });
+
+// Read a whole Blob from the client into a Buffer.
+export const blobBytes = async (b) => Buffer.from(await b.arrayBuffer());
+
+export { cli };
