@@ -191,3 +191,36 @@ export function lfsBatch(base, prefixRepo, { operation = "upload", objects, toke
     headers: { Accept: "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json" },
   });
 }
+
+// Send a (large) body with `Expect: 100-continue`, so a server that refuses it
+// early (413 before reading it all) can answer without the client tripping on
+// a reset while still writing. Resolves to a Reply; a socket error after the
+// response started is ignored.
+export function sendWithContinue(base, method, p, body, headers = {}) {
+  const u = new URL(p.startsWith("http") ? p : base + p);
+  return new Promise((resolve, reject) => {
+    let responded = false;
+    const req = http.request(
+      { host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { ...headers, "Content-Length": String(body.length), Expect: "100-continue" } },
+      (res) => {
+        responded = true;
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(", ") : v);
+          resolve(new Reply(method, u.href, `<${body.length} bytes>`, { status: res.statusCode, headers: h }, Buffer.concat(chunks)));
+        });
+        res.on("error", (e) => (responded ? null : reject(e)));
+      },
+    );
+    req.on("continue", () => req.end(body));
+    req.on("error", (e) => {
+      if (!responded) reject(e);
+    });
+    // A server that ignores Expect gets the body after a short wait anyway.
+    setTimeout(() => {
+      if (!req.writableEnded && !responded) req.end(body);
+    }, 1000);
+  });
+}
