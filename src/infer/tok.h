@@ -25,24 +25,28 @@ int tok_load_gguf(const struct gguf_file *f, struct tok **out, char *err, size_t
 void tok_free(struct tok *t);
 
 int32_t tok_n_vocab(const struct tok *t);
-int32_t tok_bos(const struct tok *t);  /* -1 if none */
-int32_t tok_eos(const struct tok *t);  /* -1 if none */
+int32_t tok_bos(const struct tok *t); /* -1 if none */
+int32_t tok_eos(const struct tok *t); /* -1 if none */
 /* 1 if generation should stop at this id (EOS, EOT, and other end-of-generation tokens). */
 int tok_is_eog(const struct tok *t, int32_t id);
 /* 1 if the model's metadata asks for BOS to be added (tokenizer.ggml.add_bos_token, with the
  * defaults the reference engine uses per tokenizer type). */
 int tok_add_bos_default(const struct tok *t);
+/* 1 if the model's metadata asks for an end marker after the text
+ * (tokenizer.ggml.add_eos_token; for WordPiece add_sep_token, SEP). */
+int tok_add_eos_default(const struct tok *t);
 
 enum tok_flags {
-	TOK_ADD_BOS = 1,       /* prepend BOS (if the vocab has one) */
+	TOK_ADD_BOS = 1, /* prepend BOS (if the vocab has one) */
 	TOK_PARSE_SPECIAL = 2, /* text of special/control tokens becomes those tokens */
+	TOK_ADD_EOS = 4, /* append EOS (WordPiece: SEP), if the vocab has one */
 };
 
 /* Appends the ids of text[0..len) to *ids (a growable array: *n used,
  * *cap allocated; *ids may be NULL initially; caller frees). Text is
  * arbitrary bytes; invalid UTF-8 is handled as the reference does. */
 int tok_encode(const struct tok *t, const char *text, size_t len, int flags, int32_t **ids,
-	       size_t *n, size_t *cap);
+               size_t *n, size_t *cap);
 
 /* Appends the bytes of one token to out (byte-fallback tokens give their
  * byte; SentencePiece's U+2581 becomes a space; byte-level BPE is decoded
