@@ -1,0 +1,496 @@
+/*
+ * api_repo.c: identity and repositories: GET /api/whoami-v2, POST
+ * /api/repos/create, DELETE /api/repos/delete, POST /api/repos/move, PUT
+ * /api/{T}/{id}/settings, GET /api/{T}/{id}[/revision/{rev}] and the
+ * listings GET /api/{models,datasets,spaces} (HUB-API.md 3.1-3.4).
+ */
+#include "api/api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- whoami ------------------------------------------------------------- */
+
+void api_whoami(struct http_req *req)
+{
+	struct auth_caller c;
+	json_t *j, *orgs, *tok;
+	char *avatar;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	if (c.user_id == 0) {
+		auth_caller_release(&c);
+		api_fail_bad_token(req, 0);
+		return;
+	}
+	orgs = json_array();
+	for (size_t i = 0; i < c.n_orgs; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "type", json_string("org"));
+		json_object_set_new(o, "id", json_sprintf("%lld", (long long)c.orgs[i].org_id));
+		json_object_set_new(o, "name", api_jstr(c.orgs[i].org));
+		json_object_set_new(o, "fullname", api_jstr(c.orgs[i].org));
+		json_object_set_new(o, "roleInOrg", json_string(auth_role_name(c.orgs[i].role)));
+		json_object_set_new(o, "isEnterprise", json_false());
+		json_array_append_new(orgs, o);
+	}
+	tok = json_object();
+	json_object_set_new(tok, "displayName", api_jstr(c.token_name));
+	json_object_set_new(tok, "role",
+	                    json_string(c.scopes ? "fineGrained" : auth_role_name(c.token_role)));
+	json_object_set_new(tok, "createdAt", api_jdate(c.token_created_ms));
+	if (c.scopes) {
+		/* The Hub's shape for fine-grained tokens: scoped entities. */
+		json_t *scoped = json_array();
+		for (size_t i = 0; i < c.n_scopes; i++) {
+			json_t *ent = json_object();
+			json_object_set_new(ent, "entity",
+			                    json_pack("{s:s,s:o}", "type", "repo", "name",
+			                              api_jstr(c.scopes[i])));
+			json_object_set_new(
+			        ent, "permissions",
+			        c.token_role >= AUTH_ROLE_WRITE
+			                ? json_pack("[s,s]", "repo.content.read", "repo.write")
+			                : json_pack("[s]", "repo.content.read"));
+			json_array_append_new(scoped, ent);
+		}
+		json_object_set_new(
+		        tok, "fineGrained",
+		        json_pack("{s:o,s:b}", "scoped", scoped, "canReadGatedRepos", 0));
+	}
+	avatar = http_req_printf(req, "%s/avatars/%s.png", api_cfg(req)->public_url, c.user);
+	j = json_object();
+	json_object_set_new(j, "type", json_string("user"));
+	json_object_set_new(j, "id", json_sprintf("%lld", (long long)c.user_id));
+	json_object_set_new(j, "name", api_jstr(c.user));
+	json_object_set_new(j, "fullname", api_jstr(c.fullname[0] ? c.fullname : c.user));
+	json_object_set_new(j, "email", c.email[0] ? api_jstr(c.email) : json_null());
+	json_object_set_new(j, "emailVerified", json_boolean(c.email[0] != 0));
+	json_object_set_new(j, "isPro", json_false());
+	json_object_set_new(j, "canPay", json_false());
+	json_object_set_new(j, "isAdmin", json_boolean(c.is_admin));
+	json_object_set_new(j, "avatarUrl", api_jstr(avatar));
+	json_object_set_new(j, "periodEnd", json_null());
+	json_object_set_new(j, "orgs", orgs);
+	json_object_set_new(j, "auth",
+	                    json_pack("{s:s,s:o}", "type", "access_token", "accessToken", tok));
+	auth_caller_release(&c);
+	http_respond_json(req, 200, j);
+}
+
+/* ---- create / delete / move / settings ------------------------------------- */
+
+/* Reads {name, organization?, type?} as the Hub's admin calls send them:
+ * name may also be "ns/name"; organization null or absent means the caller.
+ * Strings live in the request. Responds 400 and returns < 0 when malformed. */
+static int repo_from_body(struct http_req *req, json_t *body, const struct auth_caller *c,
+                          struct hub_repo_ref *ref)
+{
+	json_t *jn = json_object_get(body, "name");
+	json_t *jo = json_object_get(body, "organization");
+	json_t *jt = json_object_get(body, "type");
+	const char *name, *slash;
+
+	memset(ref, 0, sizeof(*ref));
+	if (!json_is_string(jn) || !*json_string_value(jn)) {
+		http_respond_error(req, 400, NULL, "'name' must be a non-empty string");
+		return HD_EINVAL;
+	}
+	if (jt && !json_is_null(jt) &&
+	    (!json_is_string(jt) || hub_repo_type_parse(json_string_value(jt), &ref->type) < 0)) {
+		http_respond_error(req, 400, NULL, "'type' must be model, dataset or space");
+		return HD_EINVAL;
+	}
+	if (jo && !json_is_null(jo) && !json_is_string(jo)) {
+		http_respond_error(req, 400, NULL, "'organization' must be a string");
+		return HD_EINVAL;
+	}
+	name = http_req_strdup(req, json_string_value(jn));
+	slash = strchr(name, '/');
+	if (slash) {
+		ref->ns = http_req_printf(req, "%.*s", (int)(slash - name), name);
+		ref->name = slash + 1;
+	} else {
+		ref->name = name;
+		if (json_is_string(jo) && *json_string_value(jo))
+			ref->ns = http_req_strdup(req, json_string_value(jo));
+		else
+			ref->ns = http_req_strdup(req, c->user);
+	}
+	if (!*ref->ns) {
+		http_respond_error(req, 401, NULL, "You must be authenticated to do this");
+		return HD_EAUTH;
+	}
+	return 0;
+}
+
+void api_repo_create(struct http_req *req)
+{
+	struct auth_caller c;
+	struct hub_repo_ref ref;
+	struct hub_repo repo;
+	struct hub_err e = {{0}, {0}};
+	json_t *body, *jv, *jp, *js;
+	int is_private = 0, rc;
+	const char *sdk = NULL;
+	char *id;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	body = api_json_body(req);
+	if (!body)
+		goto out;
+	if (repo_from_body(req, body, &c, &ref) < 0)
+		goto out_body;
+	jv = json_object_get(body, "visibility");
+	jp = json_object_get(body, "private");
+	if (json_is_string(jv)) {
+		const char *v = json_string_value(jv);
+		if (strcmp(v, "private") && strcmp(v, "public")) {
+			http_respond_error(req, 400, NULL,
+			                   "'visibility' must be public or private");
+			goto out_body;
+		}
+		is_private = !strcmp(v, "private");
+	} else if (json_is_boolean(jp)) {
+		is_private = json_is_true(jp);
+	}
+	js = json_object_get(body, "sdk");
+	if (json_is_string(js))
+		sdk = http_req_strdup(req, json_string_value(js));
+	memset(&repo, 0, sizeof(repo));
+	rc = hub_repo_create(api_cfg(req)->hub, &c, &ref, is_private, sdk, &repo, &e);
+	if (rc == HD_EEXIST) {
+		char *idv = http_req_printf(req, "%s/%s", ref.ns, ref.name);
+		char *url = api_repo_url(req, ref.type, idv);
+		char *msg = http_req_printf(req, "You already created this %s repo",
+		                            hub_repo_type_name(ref.type));
+		http_resp_header(req, "X-Error-Message", msg);
+		http_respond_json(req, 409,
+		                  json_pack("{s:s,s:o}", "error", msg, "url", api_jstr(url)));
+		goto out_body;
+	}
+	if (rc < 0) {
+		api_fail(req, &c, rc, &e);
+		goto out_body;
+	}
+	id = http_req_strdup(req, repo.id);
+	http_respond_json(req, 200,
+	                  json_pack("{s:o,s:o,s:s}", "url",
+	                            api_jstr(api_repo_url(req, repo.type, id)), "name",
+	                            api_jstr(id), "id", repo.uid));
+	hub_repo_release(&repo);
+out_body:
+	json_decref(body);
+out:
+	auth_caller_release(&c);
+}
+
+void api_repo_delete(struct http_req *req)
+{
+	struct auth_caller c;
+	struct hub_repo_ref ref;
+	struct hub_err e = {{0}, {0}};
+	json_t *body;
+	int rc;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	body = api_json_body(req);
+	if (!body)
+		goto out;
+	if (repo_from_body(req, body, &c, &ref) == 0) {
+		rc = hub_repo_delete(api_cfg(req)->hub, &c, &ref, &e);
+		if (rc < 0)
+			api_fail(req, &c, rc, &e);
+		else
+			http_respond_json(req, 200, json_object());
+	}
+	json_decref(body);
+out:
+	auth_caller_release(&c);
+}
+
+/* "ns/name" into a ref (request memory). */
+static int split_id(struct http_req *req, const char *id, enum hub_repo_type type,
+                    struct hub_repo_ref *ref)
+{
+	const char *slash = strchr(id, '/');
+	if (!slash || strchr(slash + 1, '/'))
+		return HD_EINVAL;
+	ref->type = type;
+	ref->ns = http_req_printf(req, "%.*s", (int)(slash - id), id);
+	ref->name = http_req_strdup(req, slash + 1);
+	return 0;
+}
+
+void api_repo_move(struct http_req *req)
+{
+	struct auth_caller c;
+	struct hub_repo_ref from, to;
+	struct hub_err e = {{0}, {0}};
+	enum hub_repo_type type = HUB_REPO_MODEL;
+	json_t *body, *jf, *jt, *jty;
+	int rc;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	body = api_json_body(req);
+	if (!body)
+		goto out;
+	jf = json_object_get(body, "fromRepo");
+	jt = json_object_get(body, "toRepo");
+	jty = json_object_get(body, "type");
+	if (jty && !json_is_null(jty) &&
+	    (!json_is_string(jty) || hub_repo_type_parse(json_string_value(jty), &type) < 0)) {
+		http_respond_error(req, 400, NULL, "'type' must be model, dataset or space");
+		goto out_body;
+	}
+	if (!json_is_string(jf) || !json_is_string(jt) ||
+	    split_id(req, json_string_value(jf), type, &from) < 0 ||
+	    split_id(req, json_string_value(jt), type, &to) < 0) {
+		http_respond_error(req, 400, NULL,
+		                   "'fromRepo' and 'toRepo' must be repo ids like \"ns/name\"");
+		goto out_body;
+	}
+	rc = hub_repo_move(api_cfg(req)->hub, &c, &from, &to, &e);
+	if (rc == HD_EEXIST)
+		http_respond_error(req, 409, NULL, "%s",
+		                   e.msg[0] ? e.msg : "The target repo exists");
+	else if (rc < 0)
+		api_fail(req, &c, rc, &e);
+	else
+		http_respond_json(
+		        req, 200,
+		        json_pack("{s:o}", "url",
+		                  api_jstr(api_repo_url(req, type, json_string_value(jt)))));
+out_body:
+	json_decref(body);
+out:
+	auth_caller_release(&c);
+}
+
+void api_repo_settings(struct http_req *req)
+{
+	struct auth_caller c;
+	struct hub_repo_ref ref;
+	struct hub_err e = {{0}, {0}};
+	json_t *body, *jv, *jp, *jg;
+	int is_private = -1, gated = -1, rc;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	if (api_repo_ref(req, &ref) < 0)
+		goto out;
+	body = api_json_body(req);
+	if (!body)
+		goto out;
+	jv = json_object_get(body, "visibility");
+	jp = json_object_get(body, "private");
+	jg = json_object_get(body, "gated");
+	if (jv && !json_is_null(jv)) {
+		const char *v = json_is_string(jv) ? json_string_value(jv) : "";
+		if (strcmp(v, "private") && strcmp(v, "public")) {
+			http_respond_error(req, 400, NULL,
+			                   "'visibility' must be public or private");
+			goto out_body;
+		}
+		is_private = !strcmp(v, "private");
+	} else if (jp && !json_is_null(jp)) {
+		if (!json_is_boolean(jp)) {
+			http_respond_error(req, 400, NULL, "'private' must be a boolean");
+			goto out_body;
+		}
+		is_private = json_is_true(jp);
+	}
+	if (jg && !json_is_null(jg)) {
+		if (json_is_false(jg))
+			gated = HUB_GATED_NO;
+		else if (json_is_string(jg) && !strcmp(json_string_value(jg), "auto"))
+			gated = HUB_GATED_AUTO;
+		else if (json_is_string(jg) && !strcmp(json_string_value(jg), "manual"))
+			gated = HUB_GATED_MANUAL;
+		else if (json_is_string(jg) && !strcmp(json_string_value(jg), "false"))
+			gated = HUB_GATED_NO;
+		else {
+			http_respond_error(req, 400, NULL,
+			                   "'gated' must be false, \"auto\" or \"manual\"");
+			goto out_body;
+		}
+	}
+	rc = hub_repo_settings(api_cfg(req)->hub, &c, &ref, is_private, gated, &e);
+	if (rc < 0)
+		api_fail(req, &c, rc, &e);
+	else
+		http_respond_json(req, 200, json_object());
+out_body:
+	json_decref(body);
+out:
+	auth_caller_release(&c);
+}
+
+/* ---- info ----------------------------------------------------------------------- */
+
+static json_t *sibling_json(const struct hub_tree_entry *s, int blobs)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "rfilename", api_jstr(s->path));
+	if (blobs) {
+		json_object_set_new(j, "size", json_integer(s->size));
+		json_object_set_new(j, "blobId", json_string(s->oid));
+		if (s->is_lfs)
+			json_object_set_new(j, "lfs",
+			                    json_pack("{s:I,s:s,s:I}", "size",
+			                              (json_int_t)s->lfs_size, "sha256", s->lfs_oid,
+			                              "pointerSize", (json_int_t)s->pointer_size));
+	}
+	return j;
+}
+
+/* Does the request want field (expand=x / expand[]=x)? With no expand at all
+ * the Hub sends its default set, which includes siblings. */
+static int want_siblings(struct http_req *req)
+{
+	const char *v[1];
+	if (api_query_list(req, "expand", v, 1) == 0)
+		return 1;
+	return api_query_has(req, "expand", "siblings");
+}
+
+void api_repo_info(struct http_req *req)
+{
+	struct auth_caller c;
+	struct hub_repo_ref ref;
+	struct hub_repo_info info;
+	struct hub_err e = {{0}, {0}};
+	const char *raw_rev = http_req_param(req, "rev");
+	char *rev = NULL;
+	int blobs = http_req_query_bool(req, "blobs");
+	int siblings = blobs || want_siblings(req);
+	json_t *j;
+	int rc;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	if (api_repo_ref(req, &ref) < 0)
+		goto out;
+	if (raw_rev) {
+		rev = api_decode_tail(req, raw_rev);
+		if (!rev)
+			goto out;
+		if (!*rev) {
+			http_respond_error(req, 404, "RevisionNotFound", "Invalid revision: empty");
+			goto out;
+		}
+	}
+	memset(&info, 0, sizeof(info));
+	rc = hub_repo_info(api_cfg(req)->hub, &c, &ref, rev, siblings, &info, &e);
+	if (rc < 0) {
+		api_fail(req, &c, rc, &e);
+		goto out;
+	}
+	j = api_repo_json(req, &info.repo);
+	json_object_set_new(j, "sha", json_string(info.rev_sha));
+	if (siblings) {
+		json_t *sib = json_array();
+		for (size_t i = 0; i < info.n_siblings; i++)
+			if (!info.siblings[i].is_dir)
+				json_array_append_new(sib, sibling_json(&info.siblings[i], blobs));
+		json_object_set_new(j, "siblings", sib);
+	}
+	if (info.repo.type == HUB_REPO_SPACE) {
+		json_object_set_new(
+		        j, "runtime",
+		        json_pack("{s:s,s:s}", "stage", "NO_APP_FILE", "hardware", "cpu-basic"));
+	}
+	hub_repo_info_release(&info);
+	http_respond_json(req, 200, j);
+out:
+	auth_caller_release(&c);
+}
+
+/* ---- listing ------------------------------------------------------------------------ */
+
+void api_repo_list(struct http_req *req)
+{
+	struct auth_caller c;
+	struct hub_list_query q;
+	struct hub_repo_list list;
+	struct hub_err e = {{0}, {0}};
+	struct api_config *cfg = api_cfg(req);
+	const char *filters[64];
+	const char *dir;
+	size_t n_filters, limit;
+	int full = http_req_query_bool(req, "full");
+	int siblings = full || api_query_has(req, "expand", "siblings");
+	int card = full || http_req_query_bool(req, "cardData") ||
+	           api_query_has(req, "expand", "cardData");
+	json_t *arr;
+	int rc;
+
+	if (api_auth(req, &c, 0) < 0)
+		return;
+	memset(&q, 0, sizeof(q));
+	if (hub_repo_type_parse(http_req_param(req, "T"), &q.type) < 0) {
+		http_respond_error(req, 404, NULL, "Not Found");
+		goto out;
+	}
+	q.search = http_req_query(req, "search");
+	q.author = http_req_query(req, "author");
+	n_filters = api_query_list(req, "filter", filters, ARRAY_SIZE(filters));
+	if (n_filters > ARRAY_SIZE(filters)) {
+		http_respond_error(req, 400, NULL, "Too many filters (at most %zu)",
+		                   ARRAY_SIZE(filters));
+		goto out;
+	}
+	q.filters = filters;
+	q.n_filters = n_filters;
+	q.pipeline_tag = http_req_query(req, "pipeline_tag");
+	if (hub_sort_parse(http_req_query(req, "sort"), &q.sort) < 0) {
+		http_respond_error(req, 400, NULL, "Invalid sort");
+		goto out;
+	}
+	dir = http_req_query(req, "direction");
+	q.direction = dir && !strcmp(dir, "-1") ? -1 : dir && !strcmp(dir, "1") ? 1 : 0;
+	if (api_query_size(req, "limit", cfg->list_page_size, &limit) < 0)
+		goto out;
+	if (limit == 0 || limit > cfg->list_page_size)
+		limit = cfg->list_page_size;
+	q.limit = limit;
+	q.cursor = http_req_query(req, "cursor");
+	memset(&list, 0, sizeof(list));
+	rc = hub_repo_list(cfg->hub, &c, &q, &list, &e);
+	if (rc < 0) {
+		api_fail(req, &c, rc, &e);
+		goto out;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < list.n; i++) {
+		json_t *j = api_repo_json(req, &list.items[i]);
+		if (!card)
+			json_object_del(j, "cardData");
+		if (siblings) {
+			struct hub_repo_info info;
+			struct hub_repo_ref ref = {list.items[i].type, list.items[i].ns,
+			                           list.items[i].name};
+			memset(&info, 0, sizeof(info));
+			if (hub_repo_info(cfg->hub, &c, &ref, NULL, 1, &info, NULL) == 0) {
+				json_t *sib = json_array();
+				for (size_t k = 0; k < info.n_siblings; k++)
+					if (!info.siblings[k].is_dir)
+						json_array_append_new(
+						        sib, sibling_json(&info.siblings[k], 0));
+				json_object_set_new(j, "siblings", sib);
+				hub_repo_info_release(&info);
+			}
+		}
+		json_array_append_new(arr, j);
+	}
+	if (list.next_cursor)
+		api_link_next(req, list.next_cursor);
+	hub_repo_list_release(&list);
+	http_respond_json(req, 200, arr);
+out:
+	auth_caller_release(&c);
+}
