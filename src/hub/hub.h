@@ -49,7 +49,7 @@ struct hub_err {
 struct hub_config {
 	int64_t multipart_threshold; /* LFS uploads >= this use multipart (default 64 MiB) */
 	int64_t multipart_chunk; /* part size (default 16 MiB) */
-	int64_t max_regular_size; /* largest non-LFS file in a commit (default 10 MB) */
+	int64_t max_regular_size; /* largest non-LFS file in a commit (default 10 MiB) */
 	int64_t max_lfs_size; /* largest LFS object (default 50 GiB) */
 	int64_t max_commit_ops; /* ops in one commit (default 100000) */
 	int no_search_index; /* 1: do not build the in-memory listing index (CLI) */
@@ -106,7 +106,7 @@ struct hub_repo {
 	char id[2 * AUTH_NAME_MAX + 2]; /* "ns/name", canonical case */
 	int is_private;
 	enum hub_gated gated;
-	int64_t created_ms, last_modified_ms; /* last_modified: last commit/push/settings */
+	int64_t created_ms, last_modified_ms; /* last_modified: last change of main */
 	int64_t downloads, likes;
 	char sha[41]; /* head of main; "" for a repo without commits */
 	char *sdk; /* spaces: "static", "gradio", ...; NULL otherwise */
@@ -248,7 +248,8 @@ void hub_tree_page_release(struct hub_tree_page *p);
 
 /* ---- files (resolve / raw) -------------------------------------------------------- */
 struct hub_file {
-	char commit[41]; /* X-Repo-Commit */
+	char commit[41]; /* X-Repo-Commit (also set on EntryNotFound) */
+	char repo_uid[33]; /* for hub_repo_count_download */
 	char blob_oid[41]; /* git blob sha: the ETag of a regular file */
 	int is_lfs; /* served from the LFS store */
 	char lfs_oid[65]; /* the ETag / X-Linked-Etag of an LFS file */
@@ -262,7 +263,8 @@ struct hub_file {
 /* Opens path at rev for reading. raw = 0 (resolve): an LFS pointer is
  * served as its object, which this repo must possess (else EntryNotFound).
  * raw = 1: the git blob itself. A directory or missing path: HD_ENOTFOUND
- * "EntryNotFound" (err carries the commit). Release closes fd. */
+ * "EntryNotFound" (out->commit is still set for X-Repo-Commit). Release
+ * closes fd and frees data (also after an error). */
 int hub_file_open(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
                   const char *rev, const char *path, int raw, struct hub_file *out,
                   struct hub_err *err);
@@ -364,8 +366,8 @@ struct hub_preupload_file {
 };
 /* Needs write access. LFS when the path matches an LFS pattern of
  * .gitattributes at rev (or of git_attributes sent by the client), or
- * size > 10 MB, or a NUL byte in the sample and size > 1 MB; empty files are
- * regular. A bad path: HD_EINVAL. */
+ * size > max_regular_size (10 MiB), or a NUL byte in the sample and
+ * size > 1 MiB; empty files are regular. A bad path: HD_EINVAL. */
 int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
                   const char *rev, const char *git_attributes, struct hub_preupload_file *files,
                   size_t n_files, struct hub_err *err);

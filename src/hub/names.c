@@ -1,0 +1,126 @@
+/*
+ * names.c: the grammar of repo types, names, file paths, revisions and oids
+ * (SECURITY P1, P2, P3, P5). Pure functions: they run before anything
+ * touches the disk or reaches git.
+ */
+#include "hub/hub_int.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const char *const type_names[] = {"model", "dataset", "space"};
+static const char *const type_plurals[] = {"models", "datasets", "spaces"};
+static const char *const type_prefixes[] = {"", "datasets/", "spaces/"};
+
+int hub_repo_type_parse(const char *s, enum hub_repo_type *out)
+{
+	if (!s || !*s) {
+		*out = HUB_REPO_MODEL;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++) {
+		if (!strcmp(s, type_names[i]) || !strcmp(s, type_plurals[i])) {
+			*out = (enum hub_repo_type)i;
+			return 0;
+		}
+	}
+	return HD_EINVAL;
+}
+
+const char *hub_repo_type_name(enum hub_repo_type t)
+{
+	return (unsigned)t < ARRAY_SIZE(type_names) ? type_names[t] : "model";
+}
+
+const char *hub_repo_type_plural(enum hub_repo_type t)
+{
+	return (unsigned)t < ARRAY_SIZE(type_plurals) ? type_plurals[t] : "models";
+}
+
+const char *hub_repo_type_prefix(enum hub_repo_type t)
+{
+	return (unsigned)t < ARRAY_SIZE(type_prefixes) ? type_prefixes[t] : "";
+}
+
+int hub_name_valid(const char *name)
+{
+	return auth_name_valid(name);
+}
+
+#define PATH_MAX_BYTES 1024
+#define SEGMENT_MAX_BYTES 255
+
+int hub_path_valid(const char *path)
+{
+	size_t n, seg_start = 0;
+
+	if (!path)
+		return 0;
+	n = strlen(path);
+	if (n == 0 || n > PATH_MAX_BYTES || !utf8_valid(path, n))
+		return 0;
+	for (size_t i = 0; i <= n; i++) {
+		unsigned char ch = (unsigned char)path[i];
+		if (i < n && (ch < 0x20 || ch == 0x7f || ch == '\\'))
+			return 0;
+		if (i < n && ch != '/')
+			continue;
+		/* a segment path[seg_start, i) */
+		size_t len = i - seg_start;
+		const char *seg = path + seg_start;
+		if (len == 0 || len > SEGMENT_MAX_BYTES)
+			return 0; /* leading '/', "//" or trailing '/' */
+		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		if (len == 4 && !strncasecmp(seg, ".git", 4))
+			return 0;
+		seg_start = i + 1;
+	}
+	return 1;
+}
+
+int hub_oid_valid(const char *oid)
+{
+	return store_oid_valid(oid);
+}
+
+/* git check-ref-format rules for a name below refs/, plus: no leading '-',
+ * printable ASCII only, at most 255 bytes. */
+int hub_branch_name_valid(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return 0;
+	n = strlen(name);
+	if (n == 0 || n > 255 || name[0] == '-' || name[0] == '/' || name[n - 1] == '/' ||
+	    name[n - 1] == '.')
+		return 0;
+	if (!strcmp(name, "@") || !strcmp(name, "HEAD"))
+		return 0;
+	if (n >= 5 && !strcmp(name + n - 5, ".lock"))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch <= 0x20 || ch >= 0x7f || strchr("~^:?*[\\", ch))
+			return 0;
+		if (ch == '.' && (i == 0 || name[i - 1] == '/' || name[i + 1] == '.'))
+			return 0; /* component starting with '.', or ".." */
+		if (ch == '/' && name[i + 1] == '/')
+			return 0;
+		if (ch == '@' && name[i + 1] == '{')
+			return 0;
+		if (ch == '/' && i >= 5 && !strncmp(name + i - 5, ".lock", 5))
+			return 0; /* a component ending in ".lock" */
+	}
+	return 1;
+}
+
+int hub_rev_valid(const char *rev)
+{
+	if (!rev)
+		return 0;
+	if (!strcmp(rev, "HEAD"))
+		return 1;
+	return hub_branch_name_valid(rev);
+}

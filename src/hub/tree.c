@@ -1,0 +1,506 @@
+/*
+ * tree.c: reading a revision. Tree listings (recursive, paginated, with the
+ * last commit of each entry), paths-info, repo info with siblings, and
+ * opening a file for resolve/raw (a git blob, or the LFS object its pointer
+ * names when this repo possesses it).
+ */
+#include "hub/hub_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TREE_DEPTH_MAX 256
+#define TREE_ENTRIES_MAX 2000000
+#define LAST_COMMIT_WALK_MAX 20000
+#define PAGE_DEFAULT 1000
+#define PAGE_EXPAND_MAX 100
+
+struct entry_vec {
+	struct hub_tree_entry *v;
+	size_t n, cap;
+};
+
+static struct hub_tree_entry *entry_push(struct entry_vec *a)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	struct hub_tree_entry *e = &a->v[a->n++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static void entry_release(struct hub_tree_entry *e)
+{
+	free(e->path);
+	free(e->last_commit_title);
+}
+
+/* Fills e for a tree entry at full path: size from the object header, LFS
+ * pointer fields when a small blob parses as one. 1 if the entry is a file
+ * or directory (submodules and unreadable objects are skipped). */
+static int entry_fill(git_repository *repo, git_odb *odb, const git_tree_entry *te,
+                      const char *path, struct hub_tree_entry *e)
+{
+	git_object_t type = git_tree_entry_type(te);
+	const git_oid *id = git_tree_entry_id(te);
+
+	e->path = xstrdup(path);
+	git_oid_tostr(e->oid, sizeof(e->oid), id);
+	if (type == GIT_OBJECT_TREE) {
+		e->is_dir = 1;
+		return 1;
+	}
+	if (type != GIT_OBJECT_BLOB)
+		return 0;
+	size_t len = 0;
+	git_object_t otype;
+	if (git_odb_read_header(&len, &otype, odb, id) < 0)
+		return 0;
+	e->size = (int64_t)len;
+	if (len <= LFS_POINTER_MAX) {
+		git_blob *blob = NULL;
+		if (git_blob_lookup(&blob, repo, id) == 0 &&
+		    lfs_pointer_parse(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+		                      e->lfs_oid, &e->lfs_size)) {
+			e->is_lfs = 1;
+			e->pointer_size = (int64_t)len;
+			e->size = e->lfs_size;
+		}
+		git_blob_free(blob);
+	}
+	return 1;
+}
+
+/* Appends the entries of tree (preorder, git order) under prefix. */
+static int collect(git_repository *repo, git_odb *odb, const git_tree *tree, const char *prefix,
+                   int recursive, int files_only, int depth, struct entry_vec *out)
+{
+	size_t n = git_tree_entrycount(tree);
+
+	if (depth > TREE_DEPTH_MAX)
+		return HD_ETOOBIG;
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		char *path = prefix && *prefix ? xasprintf("%s/%s", prefix, git_tree_entry_name(te))
+		                               : xstrdup(git_tree_entry_name(te));
+		struct hub_tree_entry tmp;
+		int rc = 0;
+		memset(&tmp, 0, sizeof(tmp));
+		if (out->n >= TREE_ENTRIES_MAX) {
+			free(path);
+			return HD_ETOOBIG;
+		}
+		if (entry_fill(repo, odb, te, path, &tmp)) {
+			if (!(files_only && tmp.is_dir))
+				*entry_push(out) = tmp;
+			else
+				entry_release(&tmp);
+			if (recursive && tmp.is_dir) {
+				git_tree *sub = NULL;
+				if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)) == 0)
+					rc = collect(repo, odb, sub, path, recursive, files_only,
+					             depth + 1, out);
+				git_tree_free(sub);
+			}
+		} else {
+			entry_release(&tmp);
+		}
+		free(path);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Does path name the same object in trees a and b? (absent in both: yes) */
+static int same_at(const git_tree *a, const git_tree *b, const char *path)
+{
+	git_tree_entry *ea = NULL, *eb = NULL;
+	int ha = a && git_tree_entry_bypath(&ea, a, path) == 0;
+	int hb = b && git_tree_entry_bypath(&eb, b, path) == 0;
+	int same = ha == hb && (!ha || git_oid_equal(git_tree_entry_id(ea), git_tree_entry_id(eb)));
+	git_tree_entry_free(ea);
+	git_tree_entry_free(eb);
+	return same;
+}
+
+static void set_last_commit(struct hub_tree_entry *e, const git_commit *c)
+{
+	e->has_last_commit = 1;
+	git_oid_tostr(e->last_commit_id, sizeof(e->last_commit_id), git_commit_id(c));
+	const char *summary = git_commit_summary((git_commit *)c);
+	e->last_commit_title = xstrdup(summary ? summary : "");
+	e->last_commit_date_ms = (int64_t)git_commit_time(c) * 1000;
+}
+
+/* The last commit that changed each entry, walking first parents from
+ * start. */
+static void fill_last_commits(git_repository *repo, const git_oid *start,
+                              struct hub_tree_entry *entries, size_t n)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	size_t left = n;
+	long steps = 0;
+	git_commit *last = NULL;
+
+	if (!n || git_revwalk_new(&walk, repo) < 0)
+		return;
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
+	git_revwalk_simplify_first_parent(walk);
+	if (git_revwalk_push(walk, start) < 0)
+		goto out;
+	while (left && steps++ < LAST_COMMIT_WALK_MAX && git_revwalk_next(&id, walk) == 0) {
+		git_commit *c = NULL, *parent = NULL;
+		git_tree *tc = NULL, *tp = NULL;
+		if (git_commit_lookup(&c, repo, &id) < 0)
+			break;
+		git_commit_tree(&tc, c);
+		if (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0)
+			git_commit_tree(&tp, parent);
+		int tree_same = tc && tp && git_oid_equal(git_tree_id(tc), git_tree_id(tp));
+		for (size_t i = 0; i < n && !tree_same; i++) {
+			if (entries[i].has_last_commit)
+				continue;
+			if (!same_at(tc, tp, entries[i].path)) {
+				set_last_commit(&entries[i], c);
+				left--;
+			}
+		}
+		git_tree_free(tc);
+		git_tree_free(tp);
+		git_commit_free(parent);
+		git_commit_free(last);
+		last = c;
+	}
+	/* Walk cut short: attribute the rest to the oldest commit seen. */
+	for (size_t i = 0; i < n && last; i++)
+		if (!entries[i].has_last_commit)
+			set_last_commit(&entries[i], last);
+out:
+	git_commit_free(last);
+	git_revwalk_free(walk);
+}
+
+/* Resolves rev and loads its root tree. */
+static int rev_tree(git_repository *repo, const char *rev, git_oid *commit_id, git_tree **tree,
+                    struct hub_err *err)
+{
+	git_commit *commit = NULL;
+	int rc = git_resolve(repo, rev, commit_id, err);
+	if (rc)
+		return rc;
+	if (git_commit_lookup(&commit, repo, commit_id) < 0 || git_commit_tree(tree, commit) < 0)
+		rc = git_err(err, HD_EINTERNAL, "reading the commit");
+	git_commit_free(commit);
+	return rc;
+}
+
+void hub_tree_page_release(struct hub_tree_page *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		entry_release(&p->entries[i]);
+	free(p->entries);
+	free(p->next_cursor);
+	memset(p, 0, sizeof(*p));
+}
+
+int hub_tree_list(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
+                  const char *rev, const char *path, int recursive, int expand, size_t limit,
+                  const char *cursor, struct hub_tree_page *out, struct hub_err *err)
+{
+	struct repo_row row;
+	git_repository *repo;
+	git_odb *odb = NULL;
+	git_tree *root = NULL, *sub = NULL;
+	git_tree_entry *te = NULL;
+	git_oid commit_id;
+	struct entry_vec all = {0};
+	int64_t offset = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	if (rc)
+		return rc;
+	rc = rev_tree(repo, rev, &commit_id, &root, err);
+	if (rc)
+		goto out;
+	git_oid_tostr(out->commit, sizeof(out->commit), &commit_id);
+	if (cursor && *cursor && (str_to_i64(cursor, &offset) || offset < 0)) {
+		rc = hub_fail(err, HD_EINVAL, NULL, "invalid cursor");
+		goto out;
+	}
+	if (path && *path) {
+		if (!hub_path_valid(path) || git_tree_entry_bypath(&te, root, path) < 0 ||
+		    git_tree_entry_type(te) != GIT_OBJECT_TREE ||
+		    git_tree_lookup(&sub, repo, git_tree_entry_id(te)) < 0) {
+			rc = hub_fail(err, HD_ENOTFOUND, XC_ENTRY, "Entry not found");
+			goto out;
+		}
+	}
+	if (git_repository_odb(&odb, repo) < 0) {
+		rc = git_err(err, HD_EINTERNAL, "opening the object database");
+		goto out;
+	}
+	rc = collect(repo, odb, sub ? sub : root, path, recursive, 0, 0, &all);
+	if (rc) {
+		hub_fail(err, rc, NULL, "tree too large");
+		goto out;
+	}
+	if (!limit || limit > PAGE_DEFAULT)
+		limit = PAGE_DEFAULT;
+	if (expand && limit > PAGE_EXPAND_MAX)
+		limit = PAGE_EXPAND_MAX;
+	size_t start = (size_t)HD_MIN((uint64_t)offset, (uint64_t)all.n);
+	size_t end = HD_MIN(start + limit, all.n);
+	out->entries = xcalloc(end - start + 1, sizeof(struct hub_tree_entry));
+	for (size_t i = start; i < end; i++)
+		out->entries[out->n++] = all.v[i];
+	for (size_t i = 0; i < all.n; i++)
+		if (i < start || i >= end)
+			entry_release(&all.v[i]);
+	if (end < all.n)
+		out->next_cursor = xasprintf("%zu", end);
+	if (expand)
+		fill_last_commits(repo, &commit_id, out->entries, out->n);
+out:
+	free(all.v);
+	git_odb_free(odb);
+	git_tree_entry_free(te);
+	git_tree_free(sub);
+	git_tree_free(root);
+	git_repository_free(repo);
+	repo_row_release(&row);
+	if (rc) {
+		char commit[41];
+		memcpy(commit, out->commit, sizeof(commit));
+		hub_tree_page_release(out);
+		memcpy(out->commit, commit, sizeof(commit));
+	}
+	return rc;
+}
+
+int hub_paths_info(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
+                   const char *rev, const char *const *paths, size_t n_paths, int expand,
+                   struct hub_tree_page *out, struct hub_err *err)
+{
+	struct repo_row row;
+	git_repository *repo;
+	git_odb *odb = NULL;
+	git_tree *root = NULL;
+	git_oid commit_id;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (n_paths > 1000)
+		return hub_fail(err, HD_ETOOBIG, NULL, "at most 1000 paths");
+	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	if (rc)
+		return rc;
+	rc = rev_tree(repo, rev, &commit_id, &root, err);
+	if (rc)
+		goto out;
+	git_oid_tostr(out->commit, sizeof(out->commit), &commit_id);
+	if (git_repository_odb(&odb, repo) < 0) {
+		rc = git_err(err, HD_EINTERNAL, "opening the object database");
+		goto out;
+	}
+	out->entries = xcalloc(n_paths + 1, sizeof(struct hub_tree_entry));
+	for (size_t i = 0; i < n_paths; i++) {
+		git_tree_entry *te = NULL;
+		int dup = 0;
+		if (!hub_path_valid(paths[i]))
+			continue;
+		for (size_t j = 0; j < out->n && !dup; j++)
+			dup = !strcmp(out->entries[j].path, paths[i]);
+		if (dup || git_tree_entry_bypath(&te, root, paths[i]) < 0)
+			continue;
+		struct hub_tree_entry e;
+		memset(&e, 0, sizeof(e));
+		if (entry_fill(repo, odb, te, paths[i], &e))
+			out->entries[out->n++] = e;
+		else
+			entry_release(&e);
+		git_tree_entry_free(te);
+	}
+	if (expand)
+		fill_last_commits(repo, &commit_id, out->entries, out->n);
+out:
+	git_odb_free(odb);
+	git_tree_free(root);
+	git_repository_free(repo);
+	repo_row_release(&row);
+	return rc;
+}
+
+int hub_repo_info(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
+                  const char *rev, int with_siblings, struct hub_repo_info *out,
+                  struct hub_err *err)
+{
+	struct repo_row row;
+	git_repository *repo;
+	git_odb *odb = NULL;
+	git_tree *root = NULL;
+	git_commit *commit = NULL;
+	git_oid commit_id;
+	struct entry_vec sib = {0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	if (rc)
+		return rc;
+	rc = rev_tree(repo, rev, &commit_id, &root, err);
+	if (rc)
+		goto out;
+	git_oid_tostr(out->rev_sha, sizeof(out->rev_sha), &commit_id);
+	if (git_commit_lookup(&commit, repo, &commit_id) == 0)
+		out->rev_date_ms = (int64_t)git_commit_time(commit) * 1000;
+	if (with_siblings) {
+		if (git_repository_odb(&odb, repo) < 0) {
+			rc = git_err(err, HD_EINTERNAL, "opening the object database");
+			goto out;
+		}
+		rc = collect(repo, odb, root, "", 1, 1, 0, &sib);
+		if (rc) {
+			for (size_t i = 0; i < sib.n; i++)
+				entry_release(&sib.v[i]);
+			free(sib.v);
+			hub_fail(err, rc, NULL, "tree too large");
+			goto out;
+		}
+		out->siblings = sib.v;
+		out->n_siblings = sib.n;
+	}
+	out->repo = row.repo;
+	memset(&row.repo, 0, sizeof(row.repo));
+out:
+	git_commit_free(commit);
+	git_odb_free(odb);
+	git_tree_free(root);
+	git_repository_free(repo);
+	repo_row_release(&row);
+	return rc;
+}
+
+void hub_repo_info_release(struct hub_repo_info *info)
+{
+	if (!info)
+		return;
+	hub_repo_release(&info->repo);
+	for (size_t i = 0; i < info->n_siblings; i++)
+		entry_release(&info->siblings[i]);
+	free(info->siblings);
+	memset(info, 0, sizeof(*info));
+}
+
+/* ---- files -------------------------------------------------------------------------- */
+void hub_file_release(struct hub_file *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->priv);
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+}
+
+/* Opens the LFS object oid of repo row for reading into f. */
+static int open_lfs(struct hub *h, int64_t repo_db_id, const char *oid, int64_t want_size,
+                    struct hub_file *f, struct hub_err *err)
+{
+	int64_t have = 0, size = 0;
+	int fd = -1;
+
+	if (repo_lfs_has(h, repo_db_id, oid, &have) || (want_size >= 0 && have != want_size))
+		return hub_fail(err, HD_ENOTFOUND, XC_ENTRY, "LFS object not found in this repo");
+	int rc = store_blob_open(h->st, oid, &fd, &size);
+	if (rc)
+		return hub_fail(err, HD_ENOTFOUND, XC_ENTRY, "LFS object missing from the store");
+	if (size != have) {
+		close(fd);
+		log_error("hub: LFS object %s has %lld bytes on disk, %lld recorded", oid,
+		          (long long)size, (long long)have);
+		return hub_fail(err, HD_ECORRUPT, NULL, "LFS object is damaged");
+	}
+	f->fd = fd;
+	f->size = size;
+	f->is_lfs = 1;
+	memcpy(f->lfs_oid, oid, 65);
+	return 0;
+}
+
+int hub_file_open(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
+                  const char *rev, const char *path, int raw, struct hub_file *out,
+                  struct hub_err *err)
+{
+	struct repo_row row;
+	git_repository *repo;
+	git_tree *root = NULL;
+	git_tree_entry *te = NULL;
+	git_blob *blob = NULL;
+	git_oid commit_id;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	if (rc)
+		return rc;
+	memcpy(out->repo_uid, row.repo.uid, sizeof(out->repo_uid));
+	rc = rev_tree(repo, rev, &commit_id, &root, err);
+	if (rc)
+		goto out;
+	git_oid_tostr(out->commit, sizeof(out->commit), &commit_id);
+	if (!hub_path_valid(path) || git_tree_entry_bypath(&te, root, path) < 0 ||
+	    git_tree_entry_type(te) != GIT_OBJECT_BLOB ||
+	    git_blob_lookup(&blob, repo, git_tree_entry_id(te)) < 0) {
+		rc = hub_fail(err, HD_ENOTFOUND, XC_ENTRY, "Entry not found");
+		goto out;
+	}
+	git_oid_tostr(out->blob_oid, sizeof(out->blob_oid), git_tree_entry_id(te));
+	size_t len = (size_t)git_blob_rawsize(blob);
+	const void *content = git_blob_rawcontent(blob);
+	char oid[65];
+	int64_t lfs_size;
+	if (!raw && lfs_pointer_parse(content, len, oid, &lfs_size)) {
+		rc = open_lfs(h, row.db_id, oid, lfs_size, out, err);
+		goto out;
+	}
+	out->priv = xmalloc(len ? len : 1);
+	memcpy(out->priv, content, len);
+	out->data = out->priv;
+	out->size = (int64_t)len;
+out:
+	git_blob_free(blob);
+	git_tree_entry_free(te);
+	git_tree_free(root);
+	git_repository_free(repo);
+	repo_row_release(&row);
+	return rc;
+}
+
+int hub_lfs_open(struct hub *h, const char *repo_uid, const char *oid, struct hub_file *out,
+                 struct hub_err *err)
+{
+	struct repo_row row;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (!hub_oid_valid(oid))
+		return hub_fail(err, HD_EINVAL, NULL, "invalid oid");
+	if (repo_get_by_uid(h, repo_uid, &row))
+		return hub_fail(err, HD_ENOTFOUND, XC_REPO, "Repository not found");
+	memcpy(out->repo_uid, row.repo.uid, sizeof(out->repo_uid));
+	rc = open_lfs(h, row.db_id, oid, -1, out, err);
+	repo_row_release(&row);
+	return rc;
+}
