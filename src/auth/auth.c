@@ -286,7 +286,7 @@ static int account_create(struct store *st, enum auth_account_kind kind, const c
 	rc = store_exec(db,
 	                "INSERT INTO accounts(kind, name, name_key, fullname, email, is_admin,"
 	                " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	                "itttti", (int64_t)kind, name, key, fullname, email, (int64_t) !!is_admin,
+	                "ittttii", (int64_t)kind, name, key, fullname, email, (int64_t) !!is_admin,
 	                time_now_ms());
 	store_db_put(st, db);
 	if (rc == HD_EEXIST)

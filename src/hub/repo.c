@@ -326,7 +326,7 @@ int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 		                "UPDATE repos SET sha = ?, last_modified = ?, license = ?,"
 		                " pipeline_tag = ?, library_name = ?, card_json = ?, tags = ?"
 		                " WHERE id = ?",
-		                "titttttti", sha,
+		                "tittttti", sha,
 		                modified_ms ? modified_ms : row->repo.last_modified_ms,
 		                card.license, card.pipeline_tag, card.library_name, card.json,
 		                tags_json, row->db_id);
