@@ -30,12 +30,18 @@ struct api_config {
 	int64_t max_push_size; /* largest git push body (bytes) */
 	int64_t href_ttl_s; /* lifetime of signed LFS hrefs */
 	const char *git_path; /* PATH for `git http-backend` */
-	const char *data_dir; /* --data, handed to git hooks as HUDDLE_DATA */
+	const char *data_dir; /* absolute --data, handed to git hooks as HUDDLE_DATA */
 	const char *self_exe; /* this binary, handed to git hooks as HUDDLE_BIN */
+	const char *hooks_dir; /* git's core.hooksPath for pushes (pre-receive), or NULL */
 };
 
 /* Defaults for the optional fields (page sizes, limits, ttl). */
 void api_config_init(struct api_config *cfg);
+
+/* Writes DIR/pre-receive, the hook git receive-pack runs during a push: it
+ * execs `$HUDDLE_BIN git-hook pre-receive $HUDDLE_REPO_UID --data
+ * $HUDDLE_DATA` (see cmd_git_hook.c). 0 or -errno. */
+int api_git_hooks_install(const char *dir);
 
 /* The route table (borrowed, static). Handlers find their api_config through
  * the server's app pointer, which must be a struct api_config. */

@@ -475,6 +475,7 @@ static const struct http_route routes[] = {
         {HTTP_POST, "/api/lfs/complete/:uid/:oid/:size/:chunk", api_lfs_complete, NULL, NULL,
          16 * MB, NULL},
         AR(HTTP_GET | HTTP_HEAD, "/api/lfs/download/:uid/:oid", api_lfs_download),
+        AR(HTTP_POST, "/api/lfs/verify/:uid", api_lfs_verify_signed),
 
         AR(HTTP_GET, T_API, api_repo_info),
         AR(HTTP_GET, T_API "/revision/*rev", api_repo_info),

@@ -326,6 +326,15 @@ void api_git_handle(struct http_req *req)
 		env_add(&env, "HUDDLE_DATA", cfg->data_dir);
 	if (cfg->self_exe)
 		env_add(&env, "HUDDLE_BIN", cfg->self_exe);
+	/* Our pre-receive hook (the hub's push check) and object checks, set
+	 * through git's environment config so no repo needs its own hooks. */
+	env_add(&env, "GIT_CONFIG_COUNT", cfg->hooks_dir ? "2" : "1");
+	env_add(&env, "GIT_CONFIG_KEY_0", "receive.fsckObjects");
+	env_add(&env, "GIT_CONFIG_VALUE_0", "true");
+	if (cfg->hooks_dir) {
+		env_add(&env, "GIT_CONFIG_KEY_1", "core.hooksPath");
+		env_add(&env, "GIT_CONFIG_VALUE_1", cfg->hooks_dir);
+	}
 	if (g->info_refs) {
 		env_add(&env, "QUERY_STRING",
 		        !strcmp(g->service, "git-upload-pack") ? "service=git-upload-pack"
@@ -419,4 +428,24 @@ void api_git_handle(struct http_req *req)
 	}
 	buf_release(&head);
 	http_respond_stream(req, status, ctype, HTTP_SIZE_UNKNOWN, stream_read, stream_done, s);
+}
+
+int api_git_hooks_install(const char *dir)
+{
+	static const char script[] =
+	        "#!/bin/sh\n"
+	        "# Written by huddle serve: the hub's check of a push (paths, sizes, LFS\n"
+	        "# objects) before git updates any ref.\n"
+	        "exec \"$HUDDLE_BIN\" git-hook pre-receive \"$HUDDLE_REPO_UID\" --data "
+	        "\"$HUDDLE_DATA\"\n";
+	char *path;
+	int rc = fs_mkdir_p(dir, 0755);
+	if (rc < 0)
+		return rc;
+	path = xasprintf("%s/pre-receive", dir);
+	rc = fs_write_atomic(path, script, sizeof(script) - 1);
+	if (rc == 0 && chmod(path, 0755) < 0)
+		rc = -errno;
+	free(path);
+	return rc;
 }

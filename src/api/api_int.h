@@ -95,6 +95,7 @@ void api_tag_delete(struct http_req *req);
 
 void api_lfs_batch(struct http_req *req);
 void api_lfs_verify(struct http_req *req);
+void api_lfs_verify_signed(struct http_req *req);
 void api_lfs_locks(struct http_req *req);
 int api_lfs_upload_begin(struct http_req *req);
 int api_lfs_upload_body(struct http_req *req, const void *data, size_t n);

@@ -3,7 +3,9 @@
  * 3.9 and 6).
  *
  *   POST /{P}{id}.git/info/lfs/objects/batch     upload or download decisions
- *   POST /{P}{id}.git/info/lfs/objects/verify    Python's verify (Bearer auth)
+ *   POST /{P}{id}.git/info/lfs/objects/verify    verify with Bearer/Basic auth
+ *   POST /api/lfs/verify/{uid}                       verify, signed (the href we hand out:
+ *                                                    git-lfs sends no credentials there)
  *   PUT  /api/lfs/upload/{uid}/{oid}/{size}              basic upload
  *   PUT  /api/lfs/part/{uid}/{oid}/{size}/{chunk}/{n}    one multipart part
  *   POST /api/lfs/complete/{uid}/{oid}/{size}/{chunk}    multipart completion
@@ -195,8 +197,7 @@ void api_lfs_batch(struct http_req *req)
 		goto out;
 	}
 	verify_href =
-	        http_req_printf(req, "%s/%s%s/%s.git/info/lfs/objects/verify", cfg->public_url,
-	                        hub_repo_type_prefix(ref.type), ref.ns, ref.name);
+	        signed_href(req, "POST", http_req_printf(req, "/api/lfs/verify/%s", uid), expires);
 	for (size_t i = 0; i < b.n_objs; i++)
 		if (b.op == HUB_LFS_UPLOAD && b.objs[i].state == HUB_LFS_UPLOAD_NEEDED &&
 		    b.objs[i].multipart && b.multipart_ok)
@@ -288,6 +289,46 @@ void api_lfs_verify(struct http_req *req)
 	json_decref(body);
 out:
 	auth_caller_release(&c);
+}
+
+/* The signed verify href: the repo (by uid) must have the object, with that
+ * size. */
+void api_lfs_verify_signed(struct http_req *req)
+{
+	struct hub_err e = {{0}, {0}};
+	struct hub_file f;
+	json_t *body, *jo, *js;
+	const char *uid = http_req_param(req, "uid");
+
+	if (check_signature(req, "POST") < 0)
+		return;
+	if (!uid || strlen(uid) != 32 || !hex_is_lower(uid, 32)) {
+		lfs_fail(req, 400, "Invalid repository id");
+		return;
+	}
+	body = api_json_body(req);
+	if (!body)
+		return;
+	jo = json_object_get(body, "oid");
+	js = json_object_get(body, "size");
+	if (!json_is_string(jo) || !hub_oid_valid(json_string_value(jo)) || !json_is_integer(js) ||
+	    json_integer_value(js) < 0) {
+		lfs_fail(req, 400, "Expected {\"oid\": sha256 hex, \"size\": integer}");
+		json_decref(body);
+		return;
+	}
+	memset(&f, 0, sizeof(f));
+	f.fd = -1;
+	if (hub_lfs_open(api_cfg(req)->hub, uid, json_string_value(jo), &f, &e) < 0) {
+		lfs_fail(req, 404, "Object not found");
+	} else {
+		if (f.size != (int64_t)json_integer_value(js))
+			lfs_fail(req, 422, "Object size does not match");
+		else
+			http_respond(req, 200, LFS_JSON, "{}", 2);
+		hub_file_release(&f);
+	}
+	json_decref(body);
 }
 
 void api_lfs_locks(struct http_req *req)

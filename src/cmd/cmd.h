@@ -29,5 +29,7 @@ int cmd_version(const struct cmd_env *env, int argc, char **argv);
 int cmd_user(const struct cmd_env *env, int argc, char **argv);
 int cmd_org(const struct cmd_env *env, int argc, char **argv);
 int cmd_token(const struct cmd_env *env, int argc, char **argv);
+int cmd_serve(const struct cmd_env *env, int argc, char **argv);
+int cmd_git_hook(const struct cmd_env *env, int argc, char **argv);
 
 #endif

@@ -62,7 +62,7 @@ struct http_route {
 	http_handler_fn handle;
 	http_begin_fn begin; /* optional */
 	http_body_fn body; /* optional: streams the body instead of buffering it */
-	size_t max_body; /* buffered: cap in bytes; 0 = the server's default */
+	size_t max_body; /* buffered: a lower cap than the server's max_body; 0 = none */
 	const void *data; /* route-specific constant, http_req_route_data */
 };
 

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -655,7 +656,10 @@ static void start_request(struct http_req *req, const char *method)
 	route_request(req);
 	if (!req->route)
 		return;
-	req->body_cap = req->route->max_body ? req->route->max_body : req->srv->opts.max_body;
+	/* --max-body is the ceiling; a route may only lower it. */
+	req->body_cap = req->srv->opts.max_body;
+	if (req->route->max_body && req->route->max_body < req->body_cap)
+		req->body_cap = req->route->max_body;
 	cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && (str_to_i64(cl, &clen) < 0 || clen < 0)) {
 		http_respond_error(req, 400, NULL, "Invalid Content-Length");
@@ -685,12 +689,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->started = 1;
 		req->conn = conn;
 		start_request(req, method);
-		/* A response chosen before the body with a body too large to drain:
-		 * send it now, libmicrohttpd closes the connection after it. */
+		/* A response chosen before the body: when the client waits for
+		 * "100 Continue" or the body is too large to drain, send it now
+		 * (libmicrohttpd then closes the connection); else read and drop
+		 * the body first so the client is not cut off while sending. */
 		if (req->resp) {
 			const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+			const char *expect = http_req_header(req, MHD_HTTP_HEADER_EXPECT);
 			int64_t clen = 0;
-			if (cl && str_to_i64(cl, &clen) == 0 && clen > (int64_t)DRAIN_CAP)
+			if ((cl && str_to_i64(cl, &clen) == 0 && clen > (int64_t)DRAIN_CAP) ||
+			    (expect && !strcasecmp(expect, "100-continue")))
 				return queue(req);
 		}
 		return MHD_YES;
