@@ -38,16 +38,25 @@ int kern_dequantize_row(uint32_t t, const void *x, float *y, int64_t n);
 typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 /* ref = 1: the scalar twin; ref = 0: the fastest for this CPU. NULL if unsupported. */
 kern_vec_dot_fn kern_vec_dot(uint32_t t, int ref);
-/* Name of the instruction set the fast kernels use ("avx2", "scalar", ...). */
+/* Name of the instruction set the fast kernels use ("avx512", "avx2",
+ * "scalar"). Chosen once from the CPU; the environment variable
+ * HUDDLE_KERNELS=scalar|avx2|avx512 (or "ref" for scalar) overrides it. */
 const char *kern_isa(void);
+/* Forces an instruction set by name (tests and benchmarks); 0, or
+ * HD_EUNSUPPORTED if unknown or this CPU lacks it. Not safe while kernels
+ * run on other threads. */
+int kern_set_isa(const char *name);
 
 /* out[j * n_rows + i] = dot(W row i, x row j) for i < n_rows, j < n_tok.
  * x is (n_tok, n_cols) f32, out is (n_tok, n_rows) f32. scratch holds
- * kern_matmul_scratch_size() bytes (the quantized activations). The work
- * is split over the pool's threads; the result is bit-identical for any
- * thread count. */
+ * kern_matmul_scratch_size() bytes (the quantized activations; any
+ * alignment). p must not be NULL (a pool of 1 thread is fine). The work is
+ * split over the pool's threads; the result is bit-identical for any thread
+ * count, and an output element does not depend on n_tok (row j of a batch
+ * equals the same row alone). The scratch size is 0 if t has no kernel or
+ * n_cols is not a multiple of its block size; kern_matmul then writes NaN. */
 size_t kern_matmul_scratch_size(uint32_t t, int64_t n_cols, int64_t n_tok);
 void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int64_t n_cols,
-		 const float *x, int64_t n_tok, float *out, void *scratch);
+                 const float *x, int64_t n_tok, float *out, void *scratch);
 
 #endif

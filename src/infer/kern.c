@@ -1,0 +1,523 @@
+/*
+ * kern.c: kernel dispatch (which instruction set, chosen once from the CPU
+ * and HUDDLE_KERNELS), packed-row shapes, and the scalar twins of the packed
+ * kernels: unpack, pack and the dot tiles, computing exactly what the SIMD
+ * versions compute (see kern_impl.h), so tests compare them bit for bit.
+ */
+#include "infer/kern_impl.h"
+
+#include "core/core.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shapes ----------------------------------------------------------- */
+
+static int64_t round_up(int64_t v, int64_t m)
+{
+	return (v + m - 1) / m * m;
+}
+
+int kern_shape_init(struct kern_shape *sh, uint32_t t, int64_t k)
+{
+	const struct tensor_type_info *ti = tensor_type_info(t);
+
+	memset(sh, 0, sizeof(*sh));
+	if (!ti || !kern_supported(t) || k < 1 || k % ti->block_size)
+		return HD_EINVAL;
+	/* keep every size far from overflow: rows of up to 2^40 elements */
+	if (k > ((int64_t)1 << 40))
+		return HD_ETOOBIG;
+	sh->k = k;
+	if (!ti->quantized) {
+		sh->path = KERN_PATH_FLOAT;
+		sh->kp = round_up(k, 16);
+		sh->stride = (size_t)round_up(sh->kp * 4, 64);
+		return 0;
+	}
+	sh->path = KERN_PATH_INT;
+	sh->group = t == TENSOR_Q6_K ? 16 : 32;
+	sh->wide = t == TENSOR_Q8_0;
+	sh->kp = round_up(k, 64);
+	sh->ng = k / sh->group;
+	sh->ngp = round_up(sh->ng, 16);
+	sh->s_off = (size_t)sh->kp;
+	sh->g_off = (size_t)(2 * sh->kp);
+	sh->stride = (size_t)round_up(2 * sh->kp + 4 * sh->ngp, 64);
+	return 0;
+}
+
+/* ---- scalar unpack ------------------------------------------------------ */
+
+static uint32_t u32le(const uint8_t b[4])
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void set_lanes(float *s, int64_t e, int n, float v)
+{
+	for (int i = 0; i < n / 4; i++)
+		s[e / 4 + i] = v;
+}
+
+void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh, uint8_t *out)
+{
+	memset(out, 0, sh->stride);
+	if (sh->path == KERN_PATH_FLOAT) {
+		float *f = kern_fptr(out);
+		const uint16_t *h = row;
+		for (int64_t i = 0; i < sh->k; i++)
+			f[i] = t == TENSOR_F32   ? (kern_cfptr(row))[i]
+			       : t == TENSOR_F16 ? fp16_to_f32(h[i])
+			                         : bf16_to_f32(h[i]);
+		return;
+	}
+	uint8_t *q = out;
+	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	const int64_t nb32 = sh->k / QK, nbk = sh->k / QK_K;
+
+	switch (t) {
+	case TENSOR_Q4_0:
+		for (int64_t b = 0; b < nb32; b++) {
+			const struct blk_q4_0 *x = (const struct blk_q4_0 *)row + b;
+			const float d = fp16_to_f32(x->d);
+			for (int j = 0; j < 16; j++) {
+				q[32 * b + j] = x->qs[j] & 15;
+				q[32 * b + j + 16] = x->qs[j] >> 4;
+			}
+			set_lanes(s, 32 * b, 32, d);
+			g[b] = -8.f * d;
+		}
+		break;
+	case TENSOR_Q4_1:
+		for (int64_t b = 0; b < nb32; b++) {
+			const struct blk_q4_1 *x = (const struct blk_q4_1 *)row + b;
+			for (int j = 0; j < 16; j++) {
+				q[32 * b + j] = x->qs[j] & 15;
+				q[32 * b + j + 16] = x->qs[j] >> 4;
+			}
+			set_lanes(s, 32 * b, 32, fp16_to_f32(x->d));
+			g[b] = fp16_to_f32(x->m);
+		}
+		break;
+	case TENSOR_Q5_0:
+	case TENSOR_Q5_1:
+		for (int64_t b = 0; b < nb32; b++) {
+			const struct blk_q5_1 *x1 = (const struct blk_q5_1 *)row + b;
+			const struct blk_q5_0 *x0 = (const struct blk_q5_0 *)row + b;
+			const uint8_t *qs = t == TENSOR_Q5_0 ? x0->qs : x1->qs;
+			const uint32_t qh = u32le(t == TENSOR_Q5_0 ? x0->qh : x1->qh);
+			for (int j = 0; j < 16; j++) {
+				q[32 * b + j] = (uint8_t)((qs[j] & 15) | (((qh >> j) & 1) << 4));
+				q[32 * b + j + 16] =
+				        (uint8_t)((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
+			}
+			const float d = fp16_to_f32(t == TENSOR_Q5_0 ? x0->d : x1->d);
+			set_lanes(s, 32 * b, 32, d);
+			g[b] = t == TENSOR_Q5_0 ? -16.f * d : fp16_to_f32(x1->m);
+		}
+		break;
+	case TENSOR_Q8_0:
+		for (int64_t b = 0; b < nb32; b++) {
+			const struct blk_q8_0 *x = (const struct blk_q8_0 *)row + b;
+			const float d = fp16_to_f32(x->d);
+			for (int j = 0; j < 32; j++)
+				q[32 * b + j] = (uint8_t)(x->qs[j] + 128);
+			set_lanes(s, 32 * b, 32, d);
+			g[b] = -128.f * d;
+		}
+		break;
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K:
+		for (int64_t b = 0; b < nbk; b++) {
+			const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + b;
+			const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + b;
+			const int five = t == TENSOR_Q5_K;
+			const uint8_t *scales = five ? x5->scales : x4->scales;
+			const uint8_t *qs = five ? x5->qs : x4->qs;
+			const float d = fp16_to_f32(five ? x5->d : x4->d);
+			const float dmin = fp16_to_f32(five ? x5->dmin : x4->dmin);
+			for (int j = 0; j < 8; j++) {
+				uint8_t sc, m;
+				kern_scale_min_k4(j, scales, &sc, &m);
+				uint8_t *qj = q + QK_K * b + 32 * j;
+				const uint8_t *src = qs + 32 * (j / 2);
+				for (int l = 0; l < 32; l++) {
+					int v = (j & 1) ? src[l] >> 4 : src[l] & 15;
+					if (five)
+						v |= ((x5->qh[l] >> j) & 1) << 4;
+					qj[l] = (uint8_t)v;
+				}
+				set_lanes(s, QK_K * b + 32 * j, 32, d * (float)sc);
+				g[8 * b + j] = -(dmin * (float)m);
+			}
+		}
+		break;
+	case TENSOR_Q6_K:
+		for (int64_t b = 0; b < nbk; b++) {
+			const struct blk_q6_k *x = (const struct blk_q6_k *)row + b;
+			const float d = fp16_to_f32(x->d);
+			for (int h = 0; h < 2; h++)
+				for (int l = 0; l < 32; l++) {
+					const uint8_t ql0 = x->ql[64 * h + l],
+					              ql1 = x->ql[64 * h + 32 + l];
+					const uint8_t qh = x->qh[32 * h + l];
+					uint8_t *qo = q + QK_K * b + 128 * h + l;
+					qo[0] = (uint8_t)((ql0 & 15) | ((qh & 3) << 4));
+					qo[32] = (uint8_t)((ql1 & 15) | (((qh >> 2) & 3) << 4));
+					qo[64] = (uint8_t)((ql0 >> 4) | (((qh >> 4) & 3) << 4));
+					qo[96] = (uint8_t)((ql1 >> 4) | (((qh >> 6) & 3) << 4));
+				}
+			for (int j = 0; j < 16; j++) {
+				const float ds = d * (float)x->scales[j];
+				set_lanes(s, QK_K * b + 16 * j, 16, ds);
+				g[16 * b + j] = -32.f * ds;
+			}
+		}
+		break;
+	default: break;
+	}
+}
+
+/* ---- scalar pack (activation quantization) ------------------------------ */
+
+void kern_pack_scalar(uint32_t t, const float *x, const struct kern_shape *sh, uint8_t *out)
+{
+	memset(out, 0, sh->stride);
+	if (sh->path == KERN_PATH_FLOAT) {
+		float *f = kern_fptr(out);
+		for (int64_t i = 0; i < sh->k; i++)
+			f[i] = t == TENSOR_F32   ? x[i]
+			       : t == TENSOR_F16 ? fp16_to_f32(f32_to_fp16(x[i]))
+			                         : bf16_to_f32(f32_to_bf16(x[i]));
+		return;
+	}
+	int8_t *q = (int8_t *)out;
+	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	const uint32_t vt = kern_vec_dot_type(t);
+
+	if (vt == TENSOR_Q8_K) {
+		for (int64_t b = 0; b < sh->k / QK_K; b++) {
+			int8_t *qb = q + QK_K * b;
+			const float d = kern_q8k_quantize(x + QK_K * b, qb);
+			set_lanes(s, QK_K * b, QK_K, d);
+			for (int j = 0; j < QK_K / sh->group; j++) {
+				int sum = 0;
+				for (int i = 0; i < sh->group; i++)
+					sum += qb[sh->group * j + i];
+				g[QK_K / sh->group * b + j] = d * (float)sum;
+			}
+		}
+		return;
+	}
+	for (int64_t b = 0; b < sh->k / QK; b++) {
+		const float d = kern_q8_quantize(x + QK * b, QK, q + QK * b);
+		const float dh = fp16_to_f32(f32_to_fp16(d));
+		int sum = 0;
+		for (int i = 0; i < QK; i++)
+			sum += q[QK * b + i];
+		set_lanes(s, QK * b, QK, dh);
+		g[b] = vt == TENSOR_Q8_1 ? fp16_to_f32(f32_to_fp16(d * (float)sum))
+		                         : dh * (float)sum;
+	}
+}
+
+/* ---- scalar tiles ------------------------------------------------------- */
+
+static float hsum16(const float *v)
+{
+	float a[8], b[4], c[2];
+	for (int i = 0; i < 8; i++)
+		a[i] = v[i] + v[i + 8];
+	for (int i = 0; i < 4; i++)
+		b[i] = a[i] + a[i + 4];
+	for (int i = 0; i < 2; i++)
+		c[i] = b[i] + b[i + 2];
+	return c[0] + c[1];
+}
+
+static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
+                            const uint8_t *x, float *out, int64_t ldo)
+{
+	for (int i = 0; i < mr; i++)
+		for (int j = 0; j < nr; j++) {
+			const uint8_t *wq = w + (size_t)i * sh->stride;
+			const int8_t *xq = (const int8_t *)(x + (size_t)j * sh->stride);
+			const float *ws = kern_cfptr(wq + sh->s_off);
+			const float *xs = kern_cfptr((const uint8_t *)xq + sh->s_off);
+			const float *wg = kern_cfptr(wq + sh->g_off);
+			const float *xg = kern_cfptr((const uint8_t *)xq + sh->g_off);
+			float acc[16] = {0}, cor[16] = {0};
+			for (int64_t c = 0; c < sh->kp / 64; c++)
+				for (int l = 0; l < 16; l++) {
+					const int64_t e = 64 * c + 4 * l;
+					int isum = 0;
+					for (int k = 0; k < 4; k++)
+						isum += wq[e + k] * xq[e + k];
+					const float sc = ws[16 * c + l] * xs[16 * c + l];
+					acc[l] = fmaf((float)isum, sc, acc[l]);
+				}
+			for (int64_t r = 0; r < sh->ngp / 16; r++)
+				for (int l = 0; l < 16; l++)
+					cor[l] = fmaf(wg[16 * r + l], xg[16 * r + l], cor[l]);
+			out[j * ldo + i] = hsum16(acc) + hsum16(cor);
+		}
+}
+
+static void tile_float_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
+                              const uint8_t *x, float *out, int64_t ldo)
+{
+	for (int i = 0; i < mr; i++)
+		for (int j = 0; j < nr; j++) {
+			const float *wf = kern_cfptr(w + (size_t)i * sh->stride);
+			const float *xf = kern_cfptr(x + (size_t)j * sh->stride);
+			float acc[16] = {0};
+			for (int64_t c = 0; c < sh->kp / 16; c++)
+				for (int l = 0; l < 16; l++)
+					acc[l] = fmaf(wf[16 * c + l], xf[16 * c + l], acc[l]);
+			out[j * ldo + i] = hsum16(acc);
+		}
+}
+
+#define SCALAR_TYPE_FNS(T)                                                                        \
+	static void unpack_scalar_##T(const void *row, const struct kern_shape *sh, uint8_t *out) \
+	{                                                                                         \
+		kern_unpack_scalar(TENSOR_##T, row, sh, out);                                     \
+	}                                                                                         \
+	static void pack_scalar_##T(const float *x, const struct kern_shape *sh, uint8_t *out)    \
+	{                                                                                         \
+		kern_pack_scalar(TENSOR_##T, x, sh, out);                                         \
+	}
+SCALAR_TYPE_FNS(F32)
+SCALAR_TYPE_FNS(F16)
+SCALAR_TYPE_FNS(BF16)
+SCALAR_TYPE_FNS(Q4_0)
+SCALAR_TYPE_FNS(Q4_1)
+SCALAR_TYPE_FNS(Q5_0)
+SCALAR_TYPE_FNS(Q5_1)
+SCALAR_TYPE_FNS(Q8_0)
+SCALAR_TYPE_FNS(Q4_K)
+SCALAR_TYPE_FNS(Q5_K)
+SCALAR_TYPE_FNS(Q6_K)
+
+#define SCALAR_ENTRY(T) [TENSOR_##T] = unpack_scalar_##T
+#define SCALAR_PACK(T) [TENSOR_##T] = pack_scalar_##T
+
+const struct kern_isa_ops kern_ops_scalar = {
+        .name = "scalar",
+        .unpack = {SCALAR_ENTRY(F32), SCALAR_ENTRY(F16), SCALAR_ENTRY(BF16), SCALAR_ENTRY(Q4_0),
+                   SCALAR_ENTRY(Q4_1), SCALAR_ENTRY(Q5_0), SCALAR_ENTRY(Q5_1), SCALAR_ENTRY(Q8_0),
+                   SCALAR_ENTRY(Q4_K), SCALAR_ENTRY(Q5_K), SCALAR_ENTRY(Q6_K)},
+        .pack = {SCALAR_PACK(F32), SCALAR_PACK(F16), SCALAR_PACK(BF16), SCALAR_PACK(Q4_0),
+                 SCALAR_PACK(Q4_1), SCALAR_PACK(Q5_0), SCALAR_PACK(Q5_1), SCALAR_PACK(Q8_0),
+                 SCALAR_PACK(Q4_K), SCALAR_PACK(Q5_K), SCALAR_PACK(Q6_K)},
+        .tile_int = tile_int_scalar,
+        .tile_float = tile_float_scalar,
+        .tile_m = 1,
+        .tile_n = 1,
+};
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static int cpu_has_avx2(void)
+{
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("f16c");
+}
+
+static int cpu_has_avx512(void)
+{
+	return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512vnni");
+}
+
+static const struct kern_isa_ops *isa_by_name(const char *name)
+{
+	if (!strcmp(name, "scalar") || !strcmp(name, "ref"))
+		return &kern_ops_scalar;
+	if (!strcmp(name, "avx2"))
+		return cpu_has_avx2() ? &kern_ops_avx2 : NULL;
+	if (!strcmp(name, "avx512"))
+		return cpu_has_avx512() ? &kern_ops_avx512 : NULL;
+	return NULL;
+}
+
+static const struct kern_isa_ops *ops_cur;
+static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+
+static void ops_init(void)
+{
+	const char *env = getenv("HUDDLE_KERNELS");
+	const struct kern_isa_ops *o = NULL;
+
+	__builtin_cpu_init();
+	if (env && *env) {
+		o = isa_by_name(env);
+		if (!o)
+			log_warn("HUDDLE_KERNELS=%s: unknown or unsupported here, using the best",
+			         env);
+	}
+	if (!o)
+		o = cpu_has_avx512() ? &kern_ops_avx512
+		    : cpu_has_avx2() ? &kern_ops_avx2
+		                     : &kern_ops_scalar;
+	__atomic_store_n(&ops_cur, o, __ATOMIC_RELEASE);
+}
+
+const struct kern_isa_ops *kern_ops(void)
+{
+	const struct kern_isa_ops *o = __atomic_load_n(&ops_cur, __ATOMIC_ACQUIRE);
+	if (o)
+		return o;
+	pthread_once(&ops_once, ops_init);
+	return __atomic_load_n(&ops_cur, __ATOMIC_ACQUIRE);
+}
+
+int kern_set_isa(const char *name)
+{
+	kern_ops(); /* run the one-time init first so it cannot override us */
+	const struct kern_isa_ops *o = isa_by_name(name);
+	if (!o)
+		return HD_EUNSUPPORTED;
+	__atomic_store_n(&ops_cur, o, __ATOMIC_RELEASE);
+	return 0;
+}
+
+const char *kern_isa(void)
+{
+	return kern_ops()->name;
+}
+
+uint32_t kern_vec_dot_type(uint32_t t)
+{
+	switch (t) {
+	case TENSOR_F32: return TENSOR_F32;
+	case TENSOR_F16: return TENSOR_F16;
+	case TENSOR_BF16: return TENSOR_BF16;
+	case TENSOR_Q4_0:
+	case TENSOR_Q5_0:
+	case TENSOR_Q8_0: return TENSOR_Q8_0;
+	case TENSOR_Q4_1:
+	case TENSOR_Q5_1: return TENSOR_Q8_1;
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K:
+	case TENSOR_Q6_K: return TENSOR_Q8_K;
+	default: return TENSOR_TYPE_MAX;
+	}
+}
+
+int kern_supported(uint32_t t)
+{
+	return kern_vec_dot_type(t) != TENSOR_TYPE_MAX;
+}
+
+/* ---- fast vec dot for the quantized types --------------------------------
+ * Through the packed kernels, 1024 elements at a time (a multiple of every
+ * block and group run), so any length works with fixed stack buffers. The
+ * activation blocks are converted to the packed layout: q as is, lane scale
+ * d, group value d * sum (Q8_1: its stored s).
+ */
+#define SEG 1024
+
+static void act_blocks_to_packed(uint32_t vt, const void *y, const struct kern_shape *sh,
+                                 uint8_t *out)
+{
+	int8_t *q = (int8_t *)out;
+	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+
+	memset(out, 0, sh->stride);
+	if (vt == TENSOR_Q8_K) {
+		const struct blk_q8_k *b = y;
+		for (int64_t i = 0; i < sh->k / QK_K; i++) {
+			memcpy(q + QK_K * i, b[i].qs, QK_K);
+			set_lanes(s, QK_K * i, QK_K, b[i].d);
+			const int per = sh->group / 16;
+			for (int j = 0; j < QK_K / sh->group; j++) {
+				int sum = 0;
+				for (int u = 0; u < per; u++)
+					sum += b[i].bsums[per * j + u];
+				g[QK_K / sh->group * i + j] = b[i].d * (float)sum;
+			}
+		}
+		return;
+	}
+	for (int64_t i = 0; i < sh->k / QK; i++) {
+		const int8_t *qs = vt == TENSOR_Q8_1 ? ((const struct blk_q8_1 *)y)[i].qs
+		                                     : ((const struct blk_q8_0 *)y)[i].qs;
+		const float d = fp16_to_f32(vt == TENSOR_Q8_1 ? ((const struct blk_q8_1 *)y)[i].d
+		                                              : ((const struct blk_q8_0 *)y)[i].d);
+		int sum = 0;
+		memcpy(q + QK * i, qs, QK);
+		for (int j = 0; j < QK; j++)
+			sum += qs[j];
+		set_lanes(s, QK * i, QK, d);
+		g[i] = vt == TENSOR_Q8_1 ? fp16_to_f32(((const struct blk_q8_1 *)y)[i].s)
+		                         : d * (float)sum;
+	}
+}
+
+static void vec_dot_packed(uint32_t t, int64_t n, float *s, const void *vx, const void *vy)
+{
+	const struct kern_isa_ops *o = kern_ops();
+	const struct tensor_type_info *wi = tensor_type_info(t);
+	const uint32_t vt = kern_vec_dot_type(t);
+	const struct tensor_type_info *ai = tensor_type_info(vt);
+	_Alignas(64) uint8_t wbuf[2 * SEG + 4 * 64], xbuf[2 * SEG + 4 * 64];
+	struct kern_shape sh;
+	float sum = 0;
+
+	for (int64_t off = 0; off < n; off += SEG) {
+		const int64_t len = n - off < SEG ? n - off : SEG;
+		float part;
+		if (kern_shape_init(&sh, t, len)) {
+			*s = NAN;
+			return;
+		}
+		o->unpack[t]((const uint8_t *)vx + off / wi->block_size * wi->type_size, &sh, wbuf);
+		act_blocks_to_packed(vt, (const uint8_t *)vy + off / ai->block_size * ai->type_size,
+		                     &sh, xbuf);
+		o->tile_int(1, 1, &sh, wbuf, xbuf, &part, 1);
+		sum += part;
+	}
+	*s = sum;
+}
+
+#define FAST_DOT(T)                                                                     \
+	static void vec_dot_fast_##T(int64_t n, float *s, const void *x, const void *y) \
+	{                                                                               \
+		vec_dot_packed(TENSOR_##T, n, s, x, y);                                 \
+	}
+FAST_DOT(Q4_0)
+FAST_DOT(Q4_1)
+FAST_DOT(Q5_0)
+FAST_DOT(Q5_1)
+FAST_DOT(Q8_0)
+FAST_DOT(Q4_K)
+FAST_DOT(Q5_K)
+FAST_DOT(Q6_K)
+
+kern_vec_dot_fn kern_vec_dot(uint32_t t, int ref)
+{
+	if (!kern_supported(t))
+		return NULL;
+	const struct kern_isa_ops *o = kern_ops();
+	if (ref || o == &kern_ops_scalar)
+		return kern_vec_dot_ref_fn(t);
+	switch (t) {
+	case TENSOR_F32: return o->dot_f32 ? o->dot_f32 : kern_vec_dot_ref_fn(t);
+	case TENSOR_F16: return o->dot_f16 ? o->dot_f16 : kern_vec_dot_ref_fn(t);
+	case TENSOR_BF16: return o->dot_bf16 ? o->dot_bf16 : kern_vec_dot_ref_fn(t);
+	case TENSOR_Q4_0: return vec_dot_fast_Q4_0;
+	case TENSOR_Q4_1: return vec_dot_fast_Q4_1;
+	case TENSOR_Q5_0: return vec_dot_fast_Q5_0;
+	case TENSOR_Q5_1: return vec_dot_fast_Q5_1;
+	case TENSOR_Q8_0: return vec_dot_fast_Q8_0;
+	case TENSOR_Q4_K: return vec_dot_fast_Q4_K;
+	case TENSOR_Q5_K: return vec_dot_fast_Q5_K;
+	case TENSOR_Q6_K: return vec_dot_fast_Q6_K;
+	default: return NULL;
+	}
+}

@@ -1,0 +1,127 @@
+/*
+ * matmul.c: out = W x^T over the thread pool.
+ *
+ * 1. The n_tok activation rows are quantized ("packed", kern_impl.h) into
+ *    the caller's scratch, split over the threads when there are several.
+ * 2. The weight rows are cut into tiles of tile_m rows. A thread takes the
+ *    next unclaimed group of tiles (an atomic counter), unpacks each tile
+ *    into its own pool scratch (so the weights are read from memory once)
+ *    and multiplies it with every activation row, tile_n at a time, in the
+ *    ISA's register-blocked dot kernel.
+ *
+ * Every output element is one dot product computed by one kernel call in a
+ * fixed order, and the packed kernels give the same bits for an element
+ * whatever tile it falls in, so the result does not depend on the thread
+ * count or on which thread took which rows.
+ */
+#include "infer/kern_impl.h"
+
+#include "core/core.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define ROWS_PER_ITEM_GEMV 32 /* rows a thread claims at once when n_tok is small */
+
+struct mm_ctx {
+	struct pool *pool;
+	const struct kern_isa_ops *o;
+	uint32_t t;
+	struct kern_shape sh;
+	const uint8_t *w;
+	size_t w_row; /* bytes per weight row */
+	int64_t n_rows, n_tok;
+	const float *x;
+	uint8_t *xp; /* packed activations, n_tok rows of sh.stride */
+	float *out;
+	int64_t rows_per_item;
+	atomic_llong next_item;
+};
+
+size_t kern_matmul_scratch_size(uint32_t t, int64_t n_cols, int64_t n_tok)
+{
+	struct kern_shape sh;
+	if (n_tok < 1 || kern_shape_init(&sh, t, n_cols))
+		return 0;
+	return sh.stride * (size_t)n_tok + 64;
+}
+
+static void pack_worker(void *arg, int ith, int nth)
+{
+	struct mm_ctx *c = arg;
+	const int64_t per = (c->n_tok + nth - 1) / nth;
+	const int64_t j0 = per * ith, j1 = HD_MIN(c->n_tok, j0 + per);
+	for (int64_t j = j0; j < j1; j++)
+		c->o->pack[c->t](c->x + j * c->sh.k, &c->sh, c->xp + (size_t)j * c->sh.stride);
+}
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+	struct mm_ctx *c = arg;
+	const struct kern_isa_ops *o = c->o;
+	const int tm = o->tile_m, tn = o->tile_n;
+	const kern_tile_fn tile = c->sh.path == KERN_PATH_INT ? o->tile_int : o->tile_float;
+	const kern_unpack_fn unpack = o->unpack[c->t];
+	uint8_t *wbuf = pool_scratch(c->pool, ith, (size_t)tm * c->sh.stride);
+	(void)nth;
+
+	for (;;) {
+		const int64_t item =
+		        atomic_fetch_add_explicit(&c->next_item, 1, memory_order_relaxed);
+		const int64_t r0 = item * c->rows_per_item;
+		if (r0 >= c->n_rows)
+			break;
+		const int64_t r1 = HD_MIN(c->n_rows, r0 + c->rows_per_item);
+		for (int64_t i = r0; i < r1; i += tm) {
+			const int mr = (int)HD_MIN((int64_t)tm, r1 - i);
+			for (int r = 0; r < mr; r++)
+				unpack(c->w + (size_t)(i + r) * c->w_row, &c->sh,
+				       wbuf + (size_t)r * c->sh.stride);
+			for (int64_t j = 0; j < c->n_tok; j += tn) {
+				const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
+				tile(mr, nr, &c->sh, wbuf, c->xp + (size_t)j * c->sh.stride,
+				     c->out + j * c->n_rows + i, c->n_rows);
+			}
+		}
+	}
+}
+
+void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int64_t n_cols,
+                 const float *x, int64_t n_tok, float *out, void *scratch)
+{
+	struct mm_ctx c;
+	size_t w_row;
+
+	memset(&c, 0, sizeof(c));
+	if (n_rows < 1 || n_tok < 1 || kern_shape_init(&c.sh, t, n_cols) ||
+	    tensor_row_size(t, n_cols, &w_row)) {
+		for (int64_t i = 0; i < (n_rows > 0 && n_tok > 0 ? n_rows * n_tok : 0); i++)
+			out[i] = NAN; /* a caller bug: the model loader checks types and shapes */
+		return;
+	}
+	c.pool = p;
+	c.o = kern_ops();
+	c.t = t;
+	c.w = w;
+	c.w_row = w_row;
+	c.n_rows = n_rows;
+	c.n_tok = n_tok;
+	c.x = x;
+	c.xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+	c.out = out;
+	atomic_init(&c.next_item, 0);
+
+	const int nth = pool_size(p);
+	if (n_tok >= 4 && nth > 1)
+		pool_run(p, pack_worker, &c);
+	else
+		pack_worker(&c, 0, 1);
+
+	/* Small batches are memory-bound: hand out rows in larger groups. Large
+	 * ones: one tile at a time, so the threads finish together. */
+	c.rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : c.o->tile_m;
+	if (c.rows_per_item % c.o->tile_m)
+		c.rows_per_item += c.o->tile_m - c.rows_per_item % c.o->tile_m;
+	pool_run(p, mm_worker, &c);
+}
