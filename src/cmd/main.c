@@ -12,6 +12,7 @@
 static const struct cmd_def commands[] = {
         {"version", cmd_version, "huddle version"},
         {"tokenize", cmd_tokenize, "huddle tokenize MODEL [--no-bos] [--parse-special] [TEXT]"},
+        {"tokenize", cmd_tokenize, "huddle tokenize MODEL [--no-bos] [--parse-special] [TEXT]"},
         {"user", cmd_user, "huddle user create NAME [--admin] [--fullname X] [--email X]"},
         {"org", cmd_org, "huddle org create NAME | add-member ORG USER --role R | remove-member"},
         {"token", cmd_token, "huddle token create --user U [--role R] [--repo T/NS/N] | list | revoke"},
