@@ -268,9 +268,7 @@ static int parse_json_paths(struct http_req *req, const char **paths, size_t *n_
 	*n_paths = 0;
 	*expand =
 	        json_is_true(je) || (json_is_string(je) && !strcmp(json_string_value(je), "true"));
-	if (json_is_string(jp)) {
-		paths[(*n_paths)++] = http_req_strdup(req, json_string_value(jp));
-	} else if (json_is_array(jp)) {
+	if (json_is_array(jp)) {
 		if (json_array_size(jp) > MAX_PATHS) {
 			json_decref(body);
 			http_respond_error(req, 413, NULL, "Too many paths (at most %d)",

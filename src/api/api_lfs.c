@@ -45,9 +45,9 @@ static void lfs_fail(struct http_req *req, int status, const char *fmt, ...)
 		http_resp_header(req, "WWW-Authenticate", "Basic realm=\"huddle\"");
 		http_resp_header(req, "LFS-Authenticate", "Basic realm=\"huddle\"");
 	}
-	http_respond_json(req, status,
-	                  json_pack("{s:s,s:s,s:s}", "message", msg, "error", msg, "request_id",
-	                            http_req_id(req)));
+	/* No request id in the body: two refusals must be byte-identical (V1);
+	 * it is in X-Request-Id. */
+	http_respond_json(req, status, json_pack("{s:s,s:s}", "message", msg, "error", msg));
 	free(msg);
 }
 

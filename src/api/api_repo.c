@@ -108,7 +108,9 @@ static int repo_from_body(struct http_req *req, json_t *body, const struct auth_
 	}
 	name = http_req_strdup(req, json_string_value(jn));
 	slash = strchr(name, '/');
-	if (slash) {
+	/* Old clients send "ns/name" without an organization; with one, a
+	 * slash is just an invalid name (the hub's grammar refuses it). */
+	if (slash && !(json_is_string(jo) && *json_string_value(jo))) {
 		ref->ns = http_req_printf(req, "%.*s", (int)(slash - name), name);
 		ref->name = slash + 1;
 	} else {
