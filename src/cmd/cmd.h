@@ -26,7 +26,9 @@ int cmd_fail(const char *name, const char *fmt, ...) __attribute__((format(print
 
 /* Subcommands, one file each. Add new ones to the table in main.c. */
 int cmd_version(const struct cmd_env *env, int argc, char **argv);
-int cmd_tokenize(const struct cmd_env *env, int argc, char **argv);
+int cmd_run(const struct cmd_env *env, int argc, char **argv);
+int cmd_bench(const struct cmd_env *env, int argc, char **argv);
+int cmd_gen_model(const struct cmd_env *env, int argc, char **argv);
 int cmd_tokenize(const struct cmd_env *env, int argc, char **argv);
 int cmd_user(const struct cmd_env *env, int argc, char **argv);
 int cmd_org(const struct cmd_env *env, int argc, char **argv);
