@@ -50,6 +50,11 @@ int hub_name_valid(const char *name)
 #define PATH_MAX_BYTES 1024
 #define SEGMENT_MAX_BYTES 255
 
+/* File paths (SECURITY P1): valid UTF-8 (no overlong forms), no control
+ * characters, no '\\' or ':' (Windows separators and stream names), no
+ * percent-encoded '.', '/', '\\' or NUL, no leading '/', no empty, "." or
+ * ".." segment, no ".git" segment in any case; at most 1024 bytes, 255 a
+ * segment. */
 int hub_path_valid(const char *path)
 {
 	size_t n, seg_start = 0;
@@ -61,7 +66,13 @@ int hub_path_valid(const char *path)
 		return 0;
 	for (size_t i = 0; i <= n; i++) {
 		unsigned char ch = (unsigned char)path[i];
-		if (i < n && (ch < 0x20 || ch == 0x7f || ch == '\\'))
+		if (i < n && (ch < 0x20 || ch == 0x7f || ch == '\\' || ch == ':'))
+			return 0;
+		/* Percent-encoded '.', '/', '\\' or NUL: a traversal waiting for a
+		 * layer that decodes twice. */
+		if (i + 2 < n && ch == '%' &&
+		    (!strncasecmp(path + i, "%2e", 3) || !strncasecmp(path + i, "%2f", 3) ||
+		     !strncasecmp(path + i, "%5c", 3) || !strncmp(path + i, "%00", 3)))
 			return 0;
 		if (i < n && ch != '/')
 			continue;

@@ -347,6 +347,7 @@ int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 		free(tags[i]);
 	free(tags);
 	free(tags_json);
+	buf_release(&readme);
 	hub_card_release(&card);
 	if (rc < 0)
 		return rc;
