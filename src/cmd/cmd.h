@@ -34,6 +34,7 @@ int cmd_user(const struct cmd_env *env, int argc, char **argv);
 int cmd_org(const struct cmd_env *env, int argc, char **argv);
 int cmd_token(const struct cmd_env *env, int argc, char **argv);
 int cmd_serve(const struct cmd_env *env, int argc, char **argv);
+int cmd_chat_template(const struct cmd_env *env, int argc, char **argv);
 int cmd_git_hook(const struct cmd_env *env, int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct cmd_def commands[] = {
         {"user", cmd_user, "huddle user create NAME [--admin] [--fullname X] [--email X]"},
         {"org", cmd_org, "huddle org create NAME | add-member ORG USER --role R | remove-member"},
         {"token", cmd_token, "huddle token create --user U [--role R] [--repo T/NS/N] | list | revoke"},
+        {"chat-template", cmd_chat_template, "huddle chat-template [--default | TEMPLATE_FILE] [--max-output BYTES ...] < CONTEXT.json"},
         {"serve", cmd_serve, "huddle serve [--host ADDR] [--port N] [--public-url URL] ..."},
         {"git-hook", cmd_git_hook, "huddle git-hook pre-receive REPO_UID (run by git during pushes)"},
 };
