@@ -321,18 +321,50 @@ const struct kern_isa_ops kern_ops_scalar = {
 
 /* ---- dispatch ----------------------------------------------------------- */
 
+/* CPU features from CPUID, with the OS's consent from XGETBV (the vector
+ * registers must be saved on context switches). */
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+static uint64_t xgetbv0(void)
+{
+	uint32_t lo, hi;
+	__asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (uint64_t)hi << 32 | lo;
+}
+
 static int cpu_has_avx2(void)
 {
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("f16c");
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	const int fma = c >> 12 & 1, osxsave = c >> 27 & 1, avx = c >> 28 & 1, f16c = c >> 29 & 1;
+	if (!(fma && osxsave && avx && f16c) || (xgetbv0() & 6) != 6)
+		return 0;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return b >> 5 & 1;
 }
 
 static int cpu_has_avx512(void)
 {
-	return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
-	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-	       __builtin_cpu_supports("avx512vnni");
+	unsigned a, b, c, d;
+	if (!cpu_has_avx2() || (xgetbv0() & 0xe6) != 0xe6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	const int f = b >> 16 & 1, bw = b >> 30 & 1, vl = b >> 31 & 1, vnni = c >> 11 & 1;
+	return f && bw && vl && vnni;
 }
+#else
+static int cpu_has_avx2(void)
+{
+	return 0;
+}
+
+static int cpu_has_avx512(void)
+{
+	return 0;
+}
+#endif
 
 static const struct kern_isa_ops *isa_by_name(const char *name)
 {
@@ -353,7 +385,6 @@ static void ops_init(void)
 	const char *env = getenv("HUDDLE_KERNELS");
 	const struct kern_isa_ops *o = NULL;
 
-	__builtin_cpu_init();
 	if (env && *env) {
 		o = isa_by_name(env);
 		if (!o)

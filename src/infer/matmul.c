@@ -56,6 +56,14 @@ static void pack_worker(void *arg, int ith, int nth)
 		c->o->pack[c->t](c->x + j * c->sh.k, &c->sh, c->xp + (size_t)j * c->sh.stride);
 }
 
+/* Streaming the weights: the hardware prefetcher loses the stream while a
+ * tile computes, so ask for the rows of the next tile ahead of time. */
+static void prefetch(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 64)
+		__builtin_prefetch(p + i, 0, 3);
+}
+
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
@@ -75,9 +83,12 @@ static void mm_worker(void *arg, int ith, int nth)
 		const int64_t r1 = HD_MIN(c->n_rows, r0 + c->rows_per_item);
 		for (int64_t i = r0; i < r1; i += tm) {
 			const int mr = (int)HD_MIN((int64_t)tm, r1 - i);
-			for (int r = 0; r < mr; r++)
+			for (int r = 0; r < mr; r++) {
+				if (c->n_tok < 4 && i + r + tm < r1)
+					prefetch(c->w + (size_t)(i + r + tm) * c->w_row, c->w_row);
 				unpack(c->w + (size_t)(i + r) * c->w_row, &c->sh,
 				       wbuf + (size_t)r * c->sh.stride);
+			}
 			for (int64_t j = 0; j < c->n_tok; j += tn) {
 				const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
 				tile(mr, nr, &c->sh, wbuf, c->xp + (size_t)j * c->sh.stride,
