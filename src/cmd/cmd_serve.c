@@ -25,6 +25,7 @@
 #include "core/core.h"
 #include "http/http.h"
 #include "hub/hub.h"
+#include "web/web.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -60,6 +61,7 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	ssize_t el;
 	const struct http_route *routes;
 	size_t n_routes;
+	struct web *web;
 
 	http_server_opts_init(&opts);
 	api_config_init(&api);
@@ -155,9 +157,11 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	srv = http_server_new(&opts);
 	routes = api_routes(&n_routes);
 	http_server_add_routes(srv, routes, n_routes);
+	web = web_attach(srv, hub); /* the browser UI at /, after the API's routes */
 	rc = http_server_start(srv, err, sizeof(err));
 	if (rc < 0) {
 		http_server_free(srv);
+		web_free(web);
 		hub_close(hub);
 		free(tmp_dir);
 		free(hooks_dir);
@@ -173,6 +177,7 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 		                opts.host, http_server_port(srv));
 	}
 	api.public_url = pub;
+	web_listening(web, pub, opts.host, http_server_port(srv));
 	/* The one line tests and scripts wait for. */
 	printf(strchr(opts.host, ':') ? "huddle listening on http://[%s]:%d\n"
 	                              : "huddle listening on http://%s:%d\n",
@@ -184,6 +189,7 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 		;
 	log_info("serve: signal %d, shutting down", sig);
 	http_server_free(srv);
+	web_free(web);
 	hub_close(hub);
 	free(pub);
 	free(tmp_dir);
