@@ -43,7 +43,10 @@ describe("bad input: clear 4xx with the error shape, repo unchanged", () => {
       ],
     });
     state = await repoState(B, "model", REPO, tok);
-    assert.ok(state.files.some((f) => f.includes("weights.bin") && f.includes("lfs:")), `fixture: weights.bin should be LFS: ${state.files}`);
+    assert.ok(
+      state.files.some((f) => f.includes("weights.bin") && f.includes("lfs:")),
+      `fixture: weights.bin should be LFS: ${state.files}`,
+    );
   });
 
   after(async () => {
@@ -88,26 +91,46 @@ describe("bad input: clear 4xx with the error shape, repo unchanged", () => {
     await refusedCommit(ndjson([H, file("partial-1.txt"), file("partial-2.txt"), { key: "bogus", value: {} }]), "bad last line");
     await refusedCommit(`${ndjson([H, file("partial-1.txt")])}{"key":"file","value":{"path":"x"`, "truncated last line");
     const ghost = sha256(randomBytes(32));
-    await refusedCommit(ndjson([H, file("partial-1.txt"), { key: "lfsFile", value: { path: "ghost.bin", algo: "sha256", oid: ghost, size: 32 } }]), "valid file plus unknown LFS oid", [400, 404, 422]);
+    await refusedCommit(
+      ndjson([H, file("partial-1.txt"), { key: "lfsFile", value: { path: "ghost.bin", algo: "sha256", oid: ghost, size: 32 } }]),
+      "valid file plus unknown LFS oid",
+      [400, 404, 422],
+    );
   });
 
   it("a commit naming an LFS oid that was never uploaded, or with the wrong size", async () => {
     const ghost = sha256(randomBytes(64));
-    await refusedCommit(ndjson([H, { key: "lfsFile", value: { path: "ghost.bin", algo: "sha256", oid: ghost, size: 64 } }]), "never uploaded oid", [400, 404, 422]);
+    await refusedCommit(
+      ndjson([H, { key: "lfsFile", value: { path: "ghost.bin", algo: "sha256", oid: ghost, size: 64 } }]),
+      "never uploaded oid",
+      [400, 404, 422],
+    );
     // An oid announced in a batch (upload URL issued) but never PUT is still unknown.
     const bytes = randomBytes(3000);
     const announced = sha256(bytes);
     const b = await lfsBatch(B, REPO, { objects: [{ oid: announced, size: bytes.length }], token: tok });
     assert.equal(b.status, 200, b.describe());
-    await refusedCommit(ndjson([H, { key: "lfsFile", value: { path: "announced.bin", algo: "sha256", oid: announced, size: bytes.length } }]), "announced but not uploaded", [400, 404, 422]);
+    await refusedCommit(
+      ndjson([H, { key: "lfsFile", value: { path: "announced.bin", algo: "sha256", oid: announced, size: bytes.length } }]),
+      "announced but not uploaded",
+      [400, 404, 422],
+    );
     // A stored oid with a size that is not its size.
-    await refusedCommit(ndjson([H, { key: "lfsFile", value: { path: "resized.bin", algo: "sha256", oid: sha256(lfs), size: lfs.length + 1 } }]), "stored oid, wrong size", [400, 422]);
+    await refusedCommit(
+      ndjson([H, { key: "lfsFile", value: { path: "resized.bin", algo: "sha256", oid: sha256(lfs), size: lfs.length + 1 } }]),
+      "stored oid, wrong size",
+      [400, 422],
+    );
     await refusedCommit(ndjson([H, { key: "lfsFile", value: { path: "nooid.bin", algo: "sha256", size: 10 } }]), "lfsFile without oid");
   });
 
   it("invalid UTF-8 in paths and messages", async () => {
     const raw = (pathBytes) =>
-      Buffer.concat([Buffer.from(`${JSON.stringify(H)}\n{"key":"file","value":{"path":"`), Buffer.from(pathBytes), Buffer.from('","content":"eA==","encoding":"base64"}}\n')]);
+      Buffer.concat([
+        Buffer.from(`${JSON.stringify(H)}\n{"key":"file","value":{"path":"`),
+        Buffer.from(pathBytes),
+        Buffer.from('","content":"eA==","encoding":"base64"}}\n'),
+      ]);
     for (const [what, bytes] of [
       ["0xFF", [0x61, 0xff, 0x62]],
       ["lone continuation byte", [0x80, 0x61]],
@@ -120,14 +143,25 @@ describe("bad input: clear 4xx with the error shape, repo unchanged", () => {
     }
     // An escaped lone surrogate is valid JSON but not a valid path.
     await refusedCommit(`${JSON.stringify(H)}\n{"key":"file","value":{"path":"a\\ud800b","content":"eA==","encoding":"base64"}}\n`, "escaped lone surrogate");
-    const badSummary = Buffer.concat([Buffer.from('{"key":"header","value":{"summary":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}\n'), Buffer.from(ndjson([file("a.txt")]))]);
+    const badSummary = Buffer.concat([
+      Buffer.from('{"key":"header","value":{"summary":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}}\n'),
+      Buffer.from(ndjson([file("a.txt")])),
+    ]);
     await refusedCommit(badSummary, "summary with invalid UTF-8");
 
     // The same in the other JSON bodies that take paths.
     const pi = Buffer.concat([Buffer.from('{"paths":["'), Buffer.from([0xff]), Buffer.from('"]}')]);
-    assertError(await api(B, "POST", `/api/models/${REPO}/paths-info/main`, { token: tok, body: pi, headers: { "Content-Type": "application/json" } }), [400, 422]);
+    assertError(
+      await api(B, "POST", `/api/models/${REPO}/paths-info/main`, { token: tok, body: pi, headers: { "Content-Type": "application/json" } }),
+      [400, 422],
+    );
     const pre = Buffer.concat([Buffer.from('{"files":[{"path":"'), Buffer.from([0xc3, 0x28]), Buffer.from('","size":1,"sample":"eA=="}]}')]);
-    assertError(await api(B, "POST", `/api/models/${REPO}/preupload/main`, { token: tok, body: pre, headers: { "Content-Type": "application/json" } }), [400, 422]);
+    assertError(
+      await api(B, "POST", `/api/models/${REPO}/preupload/main`, { token: tok, body: pre, headers: { "Content-Type": "application/json" } }),
+      [400, 422],
+    );
     // And in the URL.
     for (const p of [`/${REPO}/resolve/main/%FF%FE.txt`, `/api/models/${REPO}/tree/main/%C0%AF`, `/${REPO}/raw/main/a%ED%A0%80b`]) {
       const r = await rawRequest(B, "GET", p, { headers: { Authorization: `Bearer ${tok}` } });
@@ -144,7 +178,12 @@ describe("bad input: clear 4xx with the error shape, repo unchanged", () => {
       ["POST", `/api/models/${REPO}/commit/main`, hugeCommit, "application/x-ndjson"],
       ["POST", `/api/models/${REPO}/preupload/main`, Buffer.from(JSON.stringify({ files: [{ path: "a.txt", size: 1, sample: big }] })), "application/json"],
       ["POST", `/api/models/${REPO}/paths-info/main`, Buffer.from(JSON.stringify({ paths: [big] })), "application/json"],
-      ["POST", `/${REPO}.git/info/lfs/objects/batch`, Buffer.from(JSON.stringify({ operation: "upload", objects: [{ oid: big, size: 1 }] })), "application/vnd.git-lfs+json"],
+      [
+        "POST",
+        `/${REPO}.git/info/lfs/objects/batch`,
+        Buffer.from(JSON.stringify({ operation: "upload", objects: [{ oid: big, size: 1 }] })),
+        "application/vnd.git-lfs+json",
+      ],
       ["POST", "/api/repos/create", Buffer.from(JSON.stringify({ name: big, organization: "alice" })), "application/json"],
       ["POST", `/api/models/${REPO}/branch/big`, Buffer.from(JSON.stringify({ startingPoint: big })), "application/json"],
       ["PUT", `/api/models/${REPO}/settings`, Buffer.from(JSON.stringify({ private: false, pad: big })), "application/json"],
@@ -176,7 +215,7 @@ describe("bad input: clear 4xx with the error shape, repo unchanged", () => {
       ["POST", `/api/models/${REPO}/preupload/main`, '{"files":"nope"}', json],
       ["POST", `/api/models/${REPO}/preupload/main`, '{"files":[{"path":"a.txt","size":-5,"sample":""}]}', json],
       ["POST", `/api/models/${REPO}/paths-info/main`, "{", json],
-      ["POST", `/api/models/${REPO}/paths-info/main`, '{"paths":"README.md"}', json],
+      ["POST", `/api/models/${REPO}/paths-info/main`, '{"paths":[5]}', json],
       ["POST", `/${REPO}.git/info/lfs/objects/batch`, "{", lfsCt],
       ["POST", `/${REPO}.git/info/lfs/objects/batch`, '{"operation":"steal","objects":[]}', lfsCt],
       ["POST", `/${REPO}.git/info/lfs/objects/batch`, '{"operation":"upload","objects":"x"}', lfsCt],

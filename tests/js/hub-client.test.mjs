@@ -130,7 +130,9 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
       "model.bin": model12,
     };
     const n = f.log.length;
-    const out = await hub.uploadFiles(C({ repo: REPO, commitTitle: "Step 4 upload", files: Object.entries(add).map(([p, b]) => ({ path: p, content: new Blob([b]) })) }));
+    const out = await hub.uploadFiles(
+      C({ repo: REPO, commitTitle: "Step 4 upload", files: Object.entries(add).map(([p, b]) => ({ path: p, content: new Blob([b]) })) }),
+    );
     track(out, "Step 4 upload");
     assert.equal(out.commit.url, `${B}/${REPO}/commit/${out.commit.oid}`);
     for (const [p, b] of Object.entries(add)) files.set(p, b);
@@ -142,7 +144,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.equal(count("batch"), 1, f.dump(log));
     assert.equal(count("put"), 1, f.dump(log));
     assert.equal(count("commit"), 1, f.dump(log));
-    assert.ok(log.every((e) => !e.url.includes("xet-")), f.dump(log));
+    assert.ok(
+      log.every((e) => !e.url.includes("xet-")),
+      f.dump(log),
+    );
 
     const pre = log.find((e) => kindOf(e) === "preupload").json;
     const mode = Object.fromEntries(pre.files.map((x) => [x.path, x.uploadMode]));
@@ -174,7 +179,9 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.equal(obj.oid, sha256(big40));
     const header = obj.actions?.upload?.header ?? {};
     assert.equal(Number(header.chunk_size), 16 * MiB, JSON.stringify(header));
-    const partKeys = Object.keys(header).filter((k) => /^[0-9]+$/.test(k)).sort();
+    const partKeys = Object.keys(header)
+      .filter((k) => /^[0-9]+$/.test(k))
+      .sort();
     assert.deepEqual(partKeys, ["00001", "00002", "00003"]);
     for (const k of partKeys) assert.ok(header[k].startsWith(B + "/"), `part href ${header[k]} not absolute`);
 
@@ -184,7 +191,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
       assert.equal(p.reqHeaders.authorization, undefined, "part PUT carried Authorization");
       assert.ok(p.resHeaders.etag, `part PUT reply without ETag: ${f.dump([p])}`);
     }
-    assert.deepEqual(puts.map((p) => p.reqSize).sort((a, b) => a - b), [8 * MiB, 16 * MiB, 16 * MiB]);
+    assert.deepEqual(
+      puts.map((p) => p.reqSize).sort((a, b) => a - b),
+      [8 * MiB, 16 * MiB, 16 * MiB],
+    );
     const done = log.find((e) => e.method === "POST" && e.url === obj.actions.upload.href);
     assert.ok(done, `no completion POST to ${obj.actions.upload.href}:\n${f.dump(log)}`);
     assert.equal(done.reqHeaders.authorization, undefined, "completion POST carried Authorization");
@@ -230,7 +240,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     // requires them in a non-recursive one); if it does, they are typed so.
     for (const dir of ["sub", "sub/dir", "copy"]) if (byPath.has(dir)) assert.equal(byPath.get(dir).type, "directory");
     const extra = all.filter((e) => e.type === "file" && !files.has(e.path)).map((e) => e.path);
-    assert.ok(extra.every((p) => p === ".gitattributes"), `unexpected files: ${extra}`);
+    assert.ok(
+      extra.every((p) => p === ".gitattributes"),
+      `unexpected files: ${extra}`,
+    );
 
     const top = [];
     for await (const e of hub.listFiles(C({ repo: REPO }))) top.push(e);
@@ -238,7 +251,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.ok(!top.some((e) => e.path.includes("/")), `non-recursive listing went deeper: ${top.map((e) => e.path)}`);
     const sub = [];
     for await (const e of hub.listFiles(C({ repo: REPO, path: "sub" }))) sub.push(e);
-    assert.deepEqual(sub.map((e) => [e.type, e.path]), [["directory", "sub/dir"]]);
+    assert.deepEqual(
+      sub.map((e) => [e.type, e.path]),
+      [["directory", "sub/dir"]],
+    );
 
     const many = Array.from({ length: 150 }, (_, i) => ({ path: `many/f${String(i).padStart(3, "0")}.txt`, content: new Blob([`file ${i}\n`]) }));
     track(await hub.uploadFiles(C({ repo: REPO, commitTitle: "Step 7 many files", files: many })), "Step 7 many files");
@@ -372,7 +388,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     for (const [i, c] of mine.entries()) {
       assert.equal(list[i].oid, c.oid, `commit ${i} (newest first)`);
       assert.equal(list[i].title, c.title);
-      assert.ok(list[i].authors.some((a) => a.username === "alice"), `authors of ${c.title}: ${JSON.stringify(list[i].authors)}`);
+      assert.ok(
+        list[i].authors.some((a) => a.username === "alice"),
+        `authors of ${c.title}: ${JSON.stringify(list[i].authors)}`,
+      );
       assert.ok(!isNaN(list[i].date.getTime()));
     }
     for (let i = 1; i < list.length; i++) assert.ok(list[i - 1].date >= list[i].date, "dates not newest first");
@@ -445,7 +464,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     const acme = [];
     for await (const m of hub.listModels(C({ search: { owner: "acme" } }))) acme.push(m.name);
     assert.ok(acme.includes(`acme/${R}-org`), `owner acme: ${acme}`);
-    assert.ok(acme.every((x) => x.startsWith("acme/")), `owner acme returned others: ${acme}`);
+    assert.ok(
+      acme.every((x) => x.startsWith("acme/")),
+      `owner acme returned others: ${acme}`,
+    );
     const one = [];
     for await (const m of hub.listModels(C({ search: { query: R }, limit: 1 }))) one.push(m.name);
     assert.equal(one.length, 1);
@@ -470,9 +492,17 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     for await (const m of hub.listModels({ ...anon, search: { query: R } })) listed.push(m.name);
     assert.ok(listed.includes(REPO) && !listed.includes(PRIV), `anonymous listing: ${listed}`);
 
-    await hubError(hub.uploadFile({ hubUrl: B, accessToken: bob, fetch: f, repo: REPO, file: { path: "bob.txt", content: new Blob(["x"]) } }), [401, 403], "bob writes alice's repo");
+    await hubError(
+      hub.uploadFile({ hubUrl: B, accessToken: bob, fetch: f, repo: REPO, file: { path: "bob.txt", content: new Blob(["x"]) } }),
+      [401, 403],
+      "bob writes alice's repo",
+    );
     assert.equal(await hub.fileExists(C({ repo: REPO, path: "bob.txt" })), false);
-    await hubError(hub.uploadFile({ hubUrl: B, accessToken: bob, fetch: f, repo: PRIV, file: { path: "bob.txt", content: new Blob(["x"]) } }), [401, 403, 404], "bob writes alice's private repo");
+    await hubError(
+      hub.uploadFile({ hubUrl: B, accessToken: bob, fetch: f, repo: PRIV, file: { path: "bob.txt", content: new Blob(["x"]) } }),
+      [401, 403, 404],
+      "bob writes alice's private repo",
+    );
 
     const pub = await hub.downloadFile({ ...anon, repo: REPO, path: "model.bin" });
     assert.equal(sha256(await blobBytes(pub)), sha256(model12));
@@ -506,24 +536,37 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     // The name is free again.
     const again = await hub.createRepo(C({ repo: victim }));
     assert.equal(again.repoUrl, `${B}/${victim}`);
-    assert.equal((await hub.modelInfo(C({ name: victim, additionalFields: ["filePaths"] }))).filePaths.filter((p) => p !== ".gitattributes").length, 0, "a recreated repo starts empty");
+    assert.equal(
+      (await hub.modelInfo(C({ name: victim, additionalFields: ["filePaths"] }))).filePaths.filter((p) => p !== ".gitattributes").length,
+      0,
+      "a recreated repo starts empty",
+    );
   });
 
   it("19. git: clone a private repo with the token, git lfs pull, push an LFS file", async () => {
     const GREPO = `alice/${R}-git`;
     await hub.createRepo(C({ repo: GREPO, private: true }));
     const lfsBytes = randomBytes(3 * MiB);
-    await hub.uploadFiles(C({ repo: GREPO, files: [
-      { path: ".gitattributes", content: new Blob(["*.bin filter=lfs diff=lfs merge=lfs -text\n"]) },
-      { path: "model.bin", content: new Blob([model12]) },
-      { path: "notes.txt", content: new Blob(["hello git\n"]) },
-    ] }));
+    await hub.uploadFiles(
+      C({
+        repo: GREPO,
+        files: [
+          { path: ".gitattributes", content: new Blob(["*.bin filter=lfs diff=lfs merge=lfs -text\n"]) },
+          { path: "model.bin", content: new Blob([model12]) },
+          { path: "notes.txt", content: new Blob(["hello git\n"]) },
+        ],
+      }),
+    );
     const g = gitEnv({ user: "alice", token: alice });
     const dir = path.join(g.home, "clone");
     await g.run(["clone", `${B}/${GREPO}`, dir], { env: { GIT_LFS_SKIP_SMUDGE: "1" } });
     await g.run(["lfs", "install", "--local"], { cwd: dir }); // the pre-push hook that uploads LFS objects
     assert.equal(fs.readFileSync(path.join(dir, "notes.txt"), "utf8"), "hello git\n");
-    assert.equal(fs.readFileSync(path.join(dir, "model.bin")).toString(), lfsPointer(sha256(model12), model12.length).toString(), "the clone holds the pointer before lfs pull");
+    assert.equal(
+      fs.readFileSync(path.join(dir, "model.bin")).toString(),
+      lfsPointer(sha256(model12), model12.length).toString(),
+      "the clone holds the pointer before lfs pull",
+    );
     await g.run(["lfs", "pull"], { cwd: dir });
     assert.equal(sha256(fs.readFileSync(path.join(dir, "model.bin"))), sha256(model12), "git lfs pull reproduces model.bin");
 
@@ -549,10 +592,16 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
   it("20. raw negatives: unknown LFS oid, tampered signature, unsatisfiable range", async () => {
     const sha0 = (await hub.modelInfo(C({ name: REPO, additionalFields: ["sha"] }))).sha;
     const ghost = sha256(randomBytes(64));
-    const r1 = await commitRaw(B, "model", REPO, [
-      { key: "header", value: { summary: "ghost" } },
-      { key: "lfsFile", value: { path: "ghost.bin", algo: "sha256", oid: ghost, size: 64 } },
-    ], { token: alice });
+    const r1 = await commitRaw(
+      B,
+      "model",
+      REPO,
+      [
+        { key: "header", value: { summary: "ghost" } },
+        { key: "lfsFile", value: { path: "ghost.bin", algo: "sha256", oid: ghost, size: 64 } },
+      ],
+      { token: alice },
+    );
     assertError(r1);
     assert.equal((await hub.modelInfo(C({ name: REPO, additionalFields: ["sha"] }))).sha, sha0, "a refused commit moved main");
 
@@ -598,14 +647,21 @@ describe("serve flags: --public-url makes every URL absolute on that base", () =
     const c = { hubUrl: pub, accessToken: tok, fetch: f };
     const out = await hub.createRepo({ ...c, repo: "alice/pub-url" });
     assert.equal(out.repoUrl, `${pub}/alice/pub-url`);
-    const up = await hub.uploadFiles({ ...c, repo: "alice/pub-url", files: [1, 2, 3].map((i) => ({ path: `f${i}.txt`, content: new Blob([`${i}`]) })).concat([{ path: "w.bin", content: new Blob([randomBytes(11 * MiB)]) }]) });
+    const up = await hub.uploadFiles({
+      ...c,
+      repo: "alice/pub-url",
+      files: [1, 2, 3].map((i) => ({ path: `f${i}.txt`, content: new Blob([`${i}`]) })).concat([{ path: "w.bin", content: new Blob([randomBytes(11 * MiB)]) }]),
+    });
     assert.ok(up.commit.url.startsWith(`${pub}/alice/pub-url/commit/`), up.commit.url);
     const batch = f.log.find((e) => kindOf(e) === "batch").json;
     assert.ok(batch.objects[0].actions.upload.href.startsWith(pub + "/"), batch.objects[0].actions.upload.href);
     const n = f.log.length;
     const all = [];
     for await (const e of hub.listFiles({ ...c, repo: "alice/pub-url" })) all.push(e.path);
-    assert.ok(["f1.txt", "f2.txt", "f3.txt", "w.bin"].every((p) => all.includes(p)), `${all}`);
+    assert.ok(
+      ["f1.txt", "f2.txt", "f3.txt", "w.bin"].every((p) => all.includes(p)),
+      `${all}`,
+    );
     const link = f.log[n].resHeaders.link ?? "";
     assert.ok(link.startsWith(`<${pub}/`), `Link not on the public URL: ${link}`);
   });

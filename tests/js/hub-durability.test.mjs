@@ -49,7 +49,13 @@ const tmpBytes = (dataDir) =>
 // the socket. The request object is returned so the caller can abandon it.
 function streamPartially(url, method, headers, body, upTo) {
   const u = new URL(url);
-  const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { ...headers, "Content-Length": String(body.length) } });
+  const req = http.request({
+    host: u.hostname,
+    port: u.port,
+    method,
+    path: u.pathname + u.search,
+    headers: { ...headers, "Content-Length": String(body.length) },
+  });
   req.on("error", () => {}); // the server is about to die
   req.on("response", (res) => res.resume());
   return new Promise((resolve) => {
@@ -80,7 +86,14 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
     await userCreate(dataDir, "alice");
     tok = await tokenCreate(dataDir, "alice", { role: "write" });
     await hub.createRepo({ ...C(), repo: REPO });
-    await hub.uploadFiles({ ...C(), repo: REPO, files: [{ path: "README.md", content: new Blob(["# durable\n"]) }, { path: "small.bin", content: new Blob([randomBytes(2 * MiB)]) }] });
+    await hub.uploadFiles({
+      ...C(),
+      repo: REPO,
+      files: [
+        { path: "README.md", content: new Blob(["# durable\n"]) },
+        { path: "small.bin", content: new Blob([randomBytes(2 * MiB)]) },
+      ],
+    });
   });
 
   after(async () => {
@@ -102,7 +115,10 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
     const up = b.json.objects[0].actions?.upload;
     assert.ok(up?.href && !up.header?.chunk_size, `expected a basic upload:\n${b.describe()}`);
     const req = await streamPartially(up.href, "PUT", up.header ?? {}, bytes, 12 * MiB);
-    await waitFor(() => tmpBytes(dataDir) > 4 * MiB, { timeout: slow(15000), what: "the upload to be staged under DATA/tmp (written to a temp file while hashing)" });
+    await waitFor(() => tmpBytes(dataDir) > 4 * MiB, {
+      timeout: slow(15000),
+      what: "the upload to be staged under DATA/tmp (written to a temp file while hashing)",
+    });
     await srv.kill9();
     req.destroy();
 
@@ -128,7 +144,9 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
     const up = b.json?.objects?.[0]?.actions?.upload;
     assert.ok(up?.header?.chunk_size, `expected multipart above the 32 MiB threshold:\n${b.describe()}`);
     const cs = Number(up.header.chunk_size);
-    const keys = Object.keys(up.header).filter((k) => /^[0-9]+$/.test(k)).sort();
+    const keys = Object.keys(up.header)
+      .filter((k) => /^[0-9]+$/.test(k))
+      .sort();
     // Parts 1 and 2 complete, part 3 cut off half way.
     for (const [i, k] of keys.slice(0, 2).entries()) {
       const p = await api(srv.url, "PUT", up.header[k], { body: bytes.subarray(i * cs, (i + 1) * cs) });
@@ -154,9 +172,16 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
   it("kill -9 while a commit body is arriving: no commit, fsck clean", async () => {
     const st0 = await repoState(srv.url, "model", REPO, tok);
     const lines = [{ key: "header", value: { summary: "cut off" } }];
-    for (let i = 0; i < 400; i++) lines.push({ key: "file", value: { path: `cut/${i}.txt`, content: randomBytes(1500).toString("base64"), encoding: "base64" } });
+    for (let i = 0; i < 400; i++)
+      lines.push({ key: "file", value: { path: `cut/${i}.txt`, content: randomBytes(1500).toString("base64"), encoding: "base64" } });
     const body = Buffer.from(ndjson(lines));
-    const req = await streamPartially(`${srv.url}/api/models/${REPO}/commit/main`, "POST", { Authorization: `Bearer ${tok}`, "Content-Type": "application/x-ndjson" }, body, Math.floor(body.length / 2));
+    const req = await streamPartially(
+      `${srv.url}/api/models/${REPO}/commit/main`,
+      "POST",
+      { Authorization: `Bearer ${tok}`, "Content-Type": "application/x-ndjson" },
+      body,
+      Math.floor(body.length / 2),
+    );
     await sleep(300);
     await srv.kill9();
     req.destroy();
@@ -175,14 +200,31 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
       lines.push({ key: "file", value: { path: `batch/${String(i).padStart(4, "0")}.txt`, content: Buffer.from(c).toString("base64"), encoding: "base64" } });
     }
     const body = Buffer.from(ndjson(lines));
+    // Calibrate: how long does the same commit take (under other paths)?
+    const calib = Buffer.from(body.toString().split('"path":"batch/').join('"path":"calib/'));
+    const t0 = Date.now();
+    const cr = await api(srv.url, "POST", `/api/models/${REPO}/commit/main`, { token: tok, body: calib, headers: { "Content-Type": "application/x-ndjson" } });
+    assert.equal(cr.status, 200, cr.describe());
+    const T = Date.now() - t0;
     let sawOld = 0;
     let sawNew = 0;
-    for (const delay of [0, 10, 40, 120, 400]) {
-      const st0 = await repoState(srv.url, "model", REPO, tok);
+    // Kill at points spread over the commit's duration (and once well after it).
+    for (const delay of [0, 0.2, 0.4, 0.6, 0.8, 0.95, 2].map((x) => Math.round(x * T))) {
+      const prev = await repoState(srv.url, "model", REPO, tok);
       const u = new URL(`${srv.url}/api/models/${REPO}/commit/main`);
-      const req = http.request({ host: u.hostname, port: u.port, method: "POST", path: u.pathname, headers: { Authorization: `Bearer ${tok}`, "Content-Type": "application/x-ndjson", "Content-Length": String(body.length) } });
+      const req = http.request({
+        host: u.hostname,
+        port: u.port,
+        method: "POST",
+        path: u.pathname,
+        headers: { Authorization: `Bearer ${tok}`, "Content-Type": "application/x-ndjson", "Content-Length": String(body.length) },
+      });
+      let acked = 0;
       req.on("error", () => {});
-      req.on("response", (res) => res.resume());
+      req.on("response", (res) => {
+        res.resume();
+        res.on("end", () => (acked = res.statusCode));
+      });
       await new Promise((r) => req.end(body, r));
       await sleep(delay);
       await srv.kill9();
@@ -190,6 +232,7 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
       await assertReposFsckClean(dataDir);
       const now = await repoState(srv.url, "model", REPO, tok);
       const batchFiles = now.files.filter((f) => f.startsWith("file batch/"));
+      if (acked === 200) assert.notEqual(now.sha, prev.sha, `delay ${delay} ms: the commit was acknowledged (200) but is gone after kill -9`);
       if (now.sha === prev.sha) {
         sawOld++;
         assert.deepEqual(now.files, prev.files, `delay ${delay} ms: head unchanged but the files changed`);
@@ -204,15 +247,27 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
           assert.equal(r.text, contents.get(p), `delay ${delay} ms: ${p} has other bytes`);
         }
         // Start over from a repo without the batch for the next delay.
-        const del = await api(srv.url, "POST", `/api/models/${REPO}/commit/main`, { token: tok, body: ndjson([{ key: "header", value: { summary: "reset" } }, { key: "deletedFolder", value: { path: "batch" } }]), headers: { "Content-Type": "application/x-ndjson" } });
+        const del = await api(srv.url, "POST", `/api/models/${REPO}/commit/main`, {
+          token: tok,
+          body: ndjson([
+            { key: "header", value: { summary: "reset" } },
+            { key: "deletedFolder", value: { path: "batch" } },
+          ]),
+          headers: { "Content-Type": "application/x-ndjson" },
+        });
         if (del.status !== 200) {
-          const d2 = await api(srv.url, "POST", `/api/models/${REPO}/commit/main`, { token: tok, body: ndjson([{ key: "header", value: { summary: "reset" } }, ...[...contents.keys()].map((p) => ({ key: "deletedFile", value: { path: p } }))]), headers: { "Content-Type": "application/x-ndjson" } });
+          const d2 = await api(srv.url, "POST", `/api/models/${REPO}/commit/main`, {
+            token: tok,
+            body: ndjson([{ key: "header", value: { summary: "reset" } }, ...[...contents.keys()].map((p) => ({ key: "deletedFile", value: { path: p } }))]),
+            headers: { "Content-Type": "application/x-ndjson" },
+          });
           assert.equal(d2.status, 200, d2.describe());
         }
       }
     }
     // What matters is that every outcome was whole; report the mix.
-    process.stdout.write(`# commit-kill outcomes: ${sawOld} old head, ${sawNew} new head\n`);
+    process.stdout.write(`# commit-kill: a ${N}-file commit takes ${T} ms; outcomes: ${sawOld} old head, ${sawNew} new head\n`);
+    assert.ok(sawNew >= 1, "even a kill long after the commit's time found the old head: the commit is not durable");
 
     // The client's retry of the same commit succeeds and is complete.
     const files = [...contents].map(([p, c]) => ({ path: p, content: new Blob([c]) }));

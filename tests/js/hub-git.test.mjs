@@ -24,7 +24,12 @@ describe("git and git-lfs against huddle", () => {
     T = fx.tok;
     F = fx.files;
     await hub.createRepo({ hubUrl: B, accessToken: T.alice.write, repo: "datasets/alice/ds" });
-    await hub.uploadFiles({ hubUrl: B, accessToken: T.alice.write, repo: "datasets/alice/ds", files: [{ path: "data/train.csv", content: new Blob(["a,b\n1,2\n"]) }] });
+    await hub.uploadFiles({
+      hubUrl: B,
+      accessToken: T.alice.write,
+      repo: "datasets/alice/ds",
+      files: [{ path: "data/train.csv", content: new Blob(["a,b\n1,2\n"]) }],
+    });
   });
 
   after(async () => {
@@ -39,7 +44,11 @@ describe("git and git-lfs against huddle", () => {
       const dir = path.join(g.home, `pub${suffix || "-plain"}`);
       await g.run(["clone", `${B}/alice/pub${suffix}`, dir], { env: { GIT_LFS_SKIP_SMUDGE: "1" } });
       assert.equal(fs.readFileSync(path.join(dir, "README.md")).toString(), F["alice/pub"].readme.toString());
-      assert.equal(fs.readFileSync(path.join(dir, "weights.bin")).toString(), lfsPointer(F["alice/pub"].oid, 2 * MiB).toString(), "the clone holds the LFS pointer");
+      assert.equal(
+        fs.readFileSync(path.join(dir, "weights.bin")).toString(),
+        lfsPointer(F["alice/pub"].oid, 2 * MiB).toString(),
+        "the clone holds the LFS pointer",
+      );
       await g.run(["lfs", "pull"], { cwd: dir });
       assert.equal(sha256(fs.readFileSync(path.join(dir, "weights.bin"))), F["alice/pub"].oid, "git lfs pull reproduces the bytes");
       const head = (await g.run(["rev-parse", "HEAD"], { cwd: dir })).trim();
@@ -61,7 +70,12 @@ describe("git and git-lfs against huddle", () => {
   });
 
   it("private repos: the token as the Basic password works; anonymous, outsider, expired and revoked fail like a missing repo", async () => {
-    for (const [user, token, repo] of [["alice", T.alice.read, "alice/priv"], ["alice", T.alice.write, "alice/priv"], ["bob", T.bob.read, "acme/priv"], ["carol", T.carol.write, "acme/priv"]]) {
+    for (const [user, token, repo] of [
+      ["alice", T.alice.read, "alice/priv"],
+      ["alice", T.alice.write, "alice/priv"],
+      ["bob", T.bob.read, "acme/priv"],
+      ["carol", T.carol.write, "acme/priv"],
+    ]) {
       const g = gitEnv({ user, token });
       const dir = path.join(g.home, "c");
       await g.run(["clone", `${B}/${repo}`, dir]);
@@ -71,7 +85,14 @@ describe("git and git-lfs against huddle", () => {
     const gx = gitEnv({ user: "whoever", token: T.alice.read });
     await gx.run(["clone", `${B}/alice/priv`, path.join(gx.home, "c")], { env: { GIT_LFS_SKIP_SMUDGE: "1" } });
 
-    const denied = [["anonymous", undefined], ["mallory", T.mallory.write], ["alice expired", T.alice.expired], ["alice revoked", T.alice.revoked], ["bob on alice/priv", T.bob.write], ["a bogus token", "hf_" + "x".repeat(34)]];
+    const denied = [
+      ["anonymous", undefined],
+      ["mallory", T.mallory.write],
+      ["alice expired", T.alice.expired],
+      ["alice revoked", T.alice.revoked],
+      ["bob on alice/priv", T.bob.write],
+      ["a bogus token", "hf_" + "x".repeat(34)],
+    ];
     for (const [who, token] of denied) {
       const g = gitEnv({ user: who.split(" ")[0], token });
       const priv = await g.try(["clone", `${B}/alice/priv`, path.join(g.home, "p")], { env: { GIT_LFS_SKIP_SMUDGE: "1" } });
@@ -134,7 +155,10 @@ describe("git and git-lfs against huddle", () => {
     await g.run(["commit", "-q", "-m", "feature"], { cwd: dir });
     await g.run(["push", "origin", "feature"], { cwd: dir });
     const refs = await api(B, "GET", `/api/models/${repo}/refs`, { token: T.alice.read });
-    assert.ok(refs.json?.branches?.some((b) => b.name === "feature" && b.ref === "refs/heads/feature"), refs.describe());
+    assert.ok(
+      refs.json?.branches?.some((b) => b.name === "feature" && b.ref === "refs/heads/feature"),
+      refs.describe(),
+    );
     const fe = [];
     for await (const e of hub.listFiles({ hubUrl: B, accessToken: T.alice.read, repo, revision: "feature" })) fe.push(e.path);
     assert.ok(fe.includes("feature.txt"));

@@ -16,7 +16,7 @@ export function gitEnv({ user, token } = {}) {
     "[init]\n\tdefaultBranch = main\n",
     "[advice]\n\tdetachedHead = false\n",
     "[protocol]\n\tversion = 2\n",
-    "[filter \"lfs\"]\n\tclean = git-lfs clean -- %f\n\tsmudge = git-lfs smudge -- %f\n\tprocess = git-lfs filter-process\n\trequired = true\n",
+    '[filter "lfs"]\n\tclean = git-lfs clean -- %f\n\tsmudge = git-lfs smudge -- %f\n\tprocess = git-lfs filter-process\n\trequired = true\n',
     // The Hub has no locks API; git-lfs only warns on a 404 but skip the probe.
     "[lfs]\n\tlocksverify = false\n",
   ];
@@ -39,8 +39,12 @@ export function gitEnv({ user, token } = {}) {
   };
   const exec = (args, opts = {}) =>
     new Promise((resolve) => {
-      execFile("git", args, { cwd: opts.cwd ?? home, env: { ...env, ...(opts.env ?? {}) }, timeout: opts.timeout ?? slow(120000), maxBuffer: 64 << 20 },
-        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr, args }));
+      execFile(
+        "git",
+        args,
+        { cwd: opts.cwd ?? home, env: { ...env, ...(opts.env ?? {}) }, timeout: opts.timeout ?? slow(120000), maxBuffer: 64 << 20 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr, args }),
+      );
     });
   return {
     home,

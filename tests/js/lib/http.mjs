@@ -201,7 +201,13 @@ export function sendWithContinue(base, method, p, body, headers = {}) {
   return new Promise((resolve, reject) => {
     let responded = false;
     const req = http.request(
-      { host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { ...headers, "Content-Length": String(body.length), Expect: "100-continue" } },
+      {
+        host: u.hostname,
+        port: u.port,
+        method,
+        path: u.pathname + u.search,
+        headers: { ...headers, "Content-Length": String(body.length), Expect: "100-continue" },
+      },
       (res) => {
         responded = true;
         const chunks = [];

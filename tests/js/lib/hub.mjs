@@ -42,61 +42,62 @@ export async function repoState(base, type, repo, token, rev = "main") {
 // acme (HUB-API.md section 10 step 1: alice's orgs contain acme). Repos
 // alice/pub (public), alice/priv (private), acme/priv (private), each with a
 // README.md and an LFS file of random bytes that exists nowhere else.
-// Tokens per user: read, write, fine (write, scoped to one repo: alice ->
-// model/alice/pub, others -> their own scratch repo name), fineRead (read,
-// scoped), expired (1.7 s lifetime, waited out here), revoked.
+// Tokens per user: read, write, fine (write, scoped to one existing repo:
+// carol -> model/acme/priv, everyone else -> model/alice/pub), fineRead (read,
+// same scope), expired (1.7 s lifetime, waited out here), revoked.
 // Returns { tok: {alice: {read, write, fine, fineRead, expired, revoked}, ...},
-//           files: {"alice/priv": {path, bytes, oid}, ...} }.
-export async function seedFixture(srv, { repos = true } = {}) {
+//           files: {"alice/priv": {path, bytes, oid, readme}, ...}, scoped }.
+export async function seedFixture(srv) {
   const d = srv.dataDir;
-  for (const u of ["alice", "bob", "carol", "mallory"]) await userCreate(d, u);
+  const users = ["alice", "bob", "carol", "mallory", "admin"];
+  for (const u of users.slice(0, 4)) await userCreate(d, u);
   await userCreate(d, "admin", { admin: true });
   await orgCreate(d, "acme");
   await orgAddMember(d, "acme", "alice", "admin");
   await orgAddMember(d, "acme", "bob", "read");
   await orgAddMember(d, "acme", "carol", "write");
-  const scoped = { alice: "model/alice/pub", bob: "model/bob/scratch", carol: "model/acme/priv", mallory: "model/mallory/scratch", admin: "model/admin/scratch" };
   const tok = {};
-  const expiring = [];
-  for (const u of ["alice", "bob", "carol", "mallory", "admin"]) {
+  let lastExpiring = 0;
+  for (const u of users) {
     const t = {};
     t.read = await tokenCreate(d, u, { role: "read" });
     t.write = await tokenCreate(d, u, { role: "write" });
-    t.fine = await tokenCreate(d, u, { role: "write", repos: [scoped[u]] });
-    t.fineRead = await tokenCreate(d, u, { role: "read", repos: [scoped[u]] });
     t.expired = await tokenCreate(d, u, { role: "write", expiresDays: 0.00002 });
-    expiring.push(Date.now());
+    lastExpiring = Date.now();
     t.revoked = await tokenCreate(d, u, { role: "write" });
     await tokenRevoke(d, u, t.revoked);
     tok[u] = t;
   }
   const files = {};
-  if (repos) {
-    const c = { hubUrl: srv.url };
-    await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "alice/pub", private: false });
-    await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "alice/priv", private: true });
-    await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "acme/priv", private: true });
-    const crypto = await import("node:crypto");
-    for (const repo of ["alice/pub", "alice/priv", "acme/priv"]) {
-      // 2 MiB of random bytes: binary and over 1 MB, so LFS by HUB-API.md 1.6.
-      const bytes = crypto.randomBytes(2 * 1024 * 1024);
-      const oid = crypto.createHash("sha256").update(bytes).digest("hex");
-      const readme = Buffer.from(`---\nlicense: mit\ntags:\n- fixture\n---\n# ${repo}\nsecret-${crypto.randomBytes(8).toString("hex")}\n`);
-      await hub.uploadFiles({
-        ...c,
-        accessToken: tok.alice.write,
-        repo,
-        files: [
-          { path: "README.md", content: new Blob([readme]) },
-          { path: "weights.bin", content: new Blob([bytes]) },
-        ],
-        commitTitle: `Seed ${repo}`,
-      });
-      files[repo] = { path: "weights.bin", bytes, oid, readme };
-    }
+  const c = { hubUrl: srv.url };
+  await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "alice/pub", private: false });
+  await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "alice/priv", private: true });
+  await hub.createRepo({ ...c, accessToken: tok.alice.write, repo: "acme/priv", private: true });
+  const crypto = await import("node:crypto");
+  for (const repo of ["alice/pub", "alice/priv", "acme/priv"]) {
+    // 2 MiB of random bytes: binary and over 1 MB, so LFS by HUB-API.md 1.6.
+    const bytes = crypto.randomBytes(2 * 1024 * 1024);
+    const oid = crypto.createHash("sha256").update(bytes).digest("hex");
+    const readme = Buffer.from(`---\nlicense: mit\ntags:\n- fixture\n---\n# ${repo}\nsecret-${crypto.randomBytes(8).toString("hex")}\n`);
+    await hub.uploadFiles({
+      ...c,
+      accessToken: tok.alice.write,
+      repo,
+      files: [
+        { path: "README.md", content: new Blob([readme]) },
+        { path: "weights.bin", content: new Blob([bytes]) },
+      ],
+      commitTitle: `Seed ${repo}`,
+    });
+    files[repo] = { path: "weights.bin", bytes, oid, readme };
+  }
+  const scoped = { alice: "model/alice/pub", bob: "model/alice/pub", carol: "model/acme/priv", mallory: "model/alice/pub", admin: "model/alice/pub" };
+  for (const u of users) {
+    tok[u].fine = await tokenCreate(d, u, { role: "write", repos: [scoped[u]] });
+    tok[u].fineRead = await tokenCreate(d, u, { role: "read", repos: [scoped[u]] });
   }
   // Let the expiring tokens lapse (1.728 s after creation).
-  const wait = Math.max(...expiring) + 2200 - Date.now();
+  const wait = lastExpiring + 2200 - Date.now();
   if (wait > 0) await sleep(wait);
   return { tok, files, scoped };
 }

@@ -113,8 +113,9 @@ function makeHandle(proc, lines, url, dataDir, args, opts) {
   const exited = new Promise((resolve) => {
     proc.on("exit", (code, signal) => {
       if (!expectedExit) {
-        process.stderr.write(`\n[huddle] server ${url} died unexpectedly (code ${code}, signal ${signal}); last output:\n` +
-          lines.slice(-60).join("\n") + "\n");
+        process.stderr.write(
+          `\n[huddle] server ${url} died unexpectedly (code ${code}, signal ${signal}); last output:\n` + lines.slice(-60).join("\n") + "\n",
+        );
       }
       resolve({ code, signal });
     });
@@ -171,7 +172,8 @@ export function cli(dataDir, ...args) {
 export function cliRaw(dataDir, ...args) {
   return new Promise((resolve) => {
     execFile(HUDDLE_BIN, [...args, "--data", dataDir], { timeout: slow(30000) }, (err, stdout, stderr) =>
-      resolve({ code: err ? err.code : 0, stdout, stderr }));
+      resolve({ code: err ? err.code : 0, stdout, stderr }),
+    );
   });
 }
 

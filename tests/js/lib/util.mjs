@@ -10,13 +10,11 @@ export const MiB = 1024 * 1024;
 export const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
 
 // The sha1 git gives a blob: what the Hub reports as a regular file's `oid`/ETag.
-export const gitBlobSha1 = (buf) =>
-  crypto.createHash("sha1").update(`blob ${buf.length}\0`).update(buf).digest("hex");
+export const gitBlobSha1 = (buf) => crypto.createHash("sha1").update(`blob ${buf.length}\0`).update(buf).digest("hex");
 
 // The canonical Git LFS pointer (git-lfs spec v1): what the repo's git tree holds
 // for an LFS file. Its git sha1 is the tree `oid`; its length is `pointerSize`.
-export const lfsPointer = (oid, size) =>
-  Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize ${size}\n`);
+export const lfsPointer = (oid, size) => Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize ${size}\n`);
 
 export const randomBytes = (n) => crypto.randomBytes(n);
 
