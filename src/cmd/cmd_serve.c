@@ -18,7 +18,7 @@
  *                                `limit` can ask for (default 1000)
  *   --max-body B                 cap of buffered JSON/NDJSON bodies (default 64 MiB)
  *   --max-connections N          simultaneous connections (default 512)
- *   --timeout S                  idle connection timeout in seconds (default 120)
+ *   --timeout S                  idle connection timeout in seconds (default 60)
  */
 #include "cmd/cmd.h"
 #include "api/api.h"

@@ -79,6 +79,7 @@ struct http_req {
 	double t0;
 
 	int started; /* the access handler ran once (headers in) */
+	int close; /* answer at once and close: the body cannot be trusted */
 	const struct http_route *route;
 	struct http_cap caps[MAX_CAPS];
 	size_t n_caps;
@@ -107,7 +108,7 @@ void http_server_opts_init(struct http_server_opts *o)
 	o->max_body = 64u << 20;
 	o->conn_limit = 512;
 	o->per_ip_limit = 0;
-	o->timeout_s = 120;
+	o->timeout_s = 60;
 	o->conn_memory = 128u << 10;
 	o->access_log = 1;
 }
@@ -622,10 +623,37 @@ static enum MHD_Result queue(struct http_req *req)
 		if (MHD_add_response_header(req->resp, req->hdrs[i].name, req->hdrs[i].value) !=
 		    MHD_YES)
 			log_warn("http: header %s refused", req->hdrs[i].name);
+	if (req->close)
+		MHD_add_response_header(req->resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(req->conn, (unsigned)req->status, req->resp);
 	MHD_destroy_response(req->resp);
 	req->resp = NULL;
 	return ret;
+}
+
+/* Counts header names or values holding a NUL byte (libmicrohttpd keeps
+ * them; C strings would silently cut them short). */
+static enum MHD_Result count_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+	int *bad = cls;
+	(void)kind;
+	if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size))
+		(*bad)++;
+	return MHD_YES;
+}
+
+/* Request framing libmicrohttpd lets through but we refuse (SECURITY H1,
+ * H2): a Transfer-Encoding other than plain "chunked" (nobody may read the
+ * body differently from us), NUL bytes in headers. 1 if bad. */
+static int bad_framing(struct http_req *req)
+{
+	const char *te = http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	int nul = 0;
+	if (te && strcasecmp(te, "chunked"))
+		return 1;
+	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, count_nul, &nul);
+	return nul != 0;
 }
 
 /* First call: the headers are in. Routes the request and checks the body
@@ -647,6 +675,11 @@ static void start_request(struct http_req *req, const char *method)
 	}
 	if (!req->method) {
 		http_respond_error(req, 405, NULL, "Method not allowed");
+		return;
+	}
+	if (bad_framing(req)) {
+		req->close = 1;
+		http_respond_error(req, 400, NULL, "Malformed request headers");
 		return;
 	}
 	if (parse_query(req) < 0) {
@@ -697,7 +730,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 			const char *expect = http_req_header(req, MHD_HTTP_HEADER_EXPECT);
 			int64_t clen = 0;
-			if ((cl && str_to_i64(cl, &clen) == 0 && clen > (int64_t)DRAIN_CAP) ||
+			if (req->close ||
+			    (cl && str_to_i64(cl, &clen) == 0 && clen > (int64_t)DRAIN_CAP) ||
 			    (expect && !strcasecmp(expect, "100-continue")))
 				return queue(req);
 		}

@@ -182,7 +182,8 @@ static int request(const char *method, const char *path, const char *body, size_
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	h = curl_slist_append(h, "Expect:");
+	if (!extra_header || strncasecmp(extra_header, "Expect:", 7))
+		h = curl_slist_append(h, "Expect:");
 	if (extra_header)
 		h = curl_slist_append(h, extra_header);
 	if (chunked)
@@ -286,6 +287,14 @@ static void test_bodies(void)
 	resp_release(&r);
 	CHECK_EQ_INT(request("PUT", "/echo", big, 5000, 1, NULL, &r), 0);
 	CHECK_EQ_INT(r.status, 413);
+	resp_release(&r);
+	/* A client waiting for "100 Continue" gets the 413 at once. */
+	CHECK_EQ_INT(request("POST", "/echo", big, 5000, 0, "Expect: 100-continue", &r), 0);
+	CHECK_EQ_INT(r.status, 413);
+	resp_release(&r);
+	/* Transfer codings other than plain chunked are refused (SECURITY H1). */
+	CHECK_EQ_INT(request("POST", "/echo", "abc", 3, 0, "Transfer-Encoding: gzip", &r), 0);
+	CHECK_EQ_INT(r.status, 400);
 	resp_release(&r);
 	/* The connection pool still works afterwards. */
 	CHECK_EQ_INT(request("POST", "/echo", "ok", 2, 0, NULL, &r), 0);
