@@ -315,8 +315,8 @@ const struct kern_isa_ops kern_ops_scalar = {
                  SCALAR_PACK(Q4_K), SCALAR_PACK(Q5_K), SCALAR_PACK(Q6_K)},
         .tile_int = tile_int_scalar,
         .tile_float = tile_float_scalar,
-        .tile_m = 1,
-        .tile_n = 1,
+        .tile_m = {1, 1, 1},
+        .tile_n = {1, 1, 1},
 };
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -349,7 +349,8 @@ static int cpu_has_avx2(void)
 static int cpu_has_avx512(void)
 {
 	unsigned a, b, c, d;
-	if (!cpu_has_avx2() || (xgetbv0() & 0xe6) != 0xe6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+	if (!cpu_has_avx2() || (xgetbv0() & 0xe6) != 0xe6 ||
+	    !__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		return 0;
 	const int f = b >> 16 & 1, bw = b >> 30 & 1, vl = b >> 31 & 1, vnni = c >> 11 & 1;
 	return f && bw && vl && vnni;

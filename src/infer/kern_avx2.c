@@ -30,10 +30,15 @@ AVX2 INLINE void fill8(float *p, float v)
 /* Zero the packed row past k elements (q, lanes) and past ng groups. */
 AVX2 INLINE void zero_tail(const struct kern_shape *sh, uint8_t *out)
 {
-	memset(out + sh->k, 0, (size_t)(sh->kp - sh->k));
-	memset(out + sh->s_off + sh->k, 0, (size_t)(sh->kp - sh->k));
-	memset(out + sh->g_off + 4 * sh->ng, 0, (size_t)(4 * (sh->ngp - sh->ng)));
-	memset(out + sh->g_off + 4 * sh->ngp, 0, sh->stride - sh->g_off - 4 * (size_t)sh->ngp);
+	const size_t end = sh->g_off + 4 * (size_t)sh->ngp;
+	if (sh->kp > sh->k) {
+		memset(out + sh->k, 0, (size_t)(sh->kp - sh->k));
+		memset(out + sh->s_off + sh->k, 0, (size_t)(sh->kp - sh->k));
+	}
+	if (sh->ngp > sh->ng)
+		memset(out + sh->g_off + 4 * sh->ng, 0, (size_t)(4 * (sh->ngp - sh->ng)));
+	if (sh->stride > end)
+		memset(out + end, 0, sh->stride - end);
 }
 
 /* 16 bytes of nibbles -> 32 levels: low nibbles then high nibbles. */
@@ -281,23 +286,23 @@ AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct 
 	float res[TM2][TN2];
 	const size_t st = sh->stride, so = sh->s_off;
 
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
 	for (int64_t c = 0; c < sh->kp; c += 64) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int h = 0; h < 2; h++) {
 			const int64_t e = c + 32 * h;
 			__m256i wq[TM2];
 			__m256 ws[TM2];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int i = 0; i < MR; i++) {
 				wq[i] = _mm256_loadu_si256((const __m256i *)(w + i * st + e));
 				ws[i] = _mm256_loadu_ps(kern_cfptr(w + i * st + so) + e / 4);
 			}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int j = 0; j < NR; j++) {
 				const __m256i xq =
 				        _mm256_loadu_si256((const __m256i *)(x + j * st + e));
@@ -307,7 +312,7 @@ AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct 
 				if (wide)
 					s128 = _mm256_slli_epi32(lanesum(_mm256_set1_epi8(1), xq),
 					                         7);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 				for (int i = 0; i < MR; i++) {
 					const __m256i is = wide ? lanesum_wide(wq[i], xq, s128)
 					                        : lanesum(wq[i], xq);
@@ -318,15 +323,15 @@ AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct 
 			}
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			res[i][j] = hsum16_2x8(acc[i][j][0], acc[i][j][1]);
 /* the group offsets: cor = sum w.g * x.g, 16 lanes, same order */
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
 			const float *wg = kern_cfptr(w + i * st + sh->g_off);
 			const float *xg = kern_cfptr(x + j * st + sh->g_off);
@@ -381,32 +386,32 @@ AVX2 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_sha
 	__m256 acc[TMF][TNF][2];
 	const size_t st = sh->stride;
 
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
 	for (int64_t c = 0; c < sh->kp; c += 16) {
 		__m256 w0[TMF], w1[TMF];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int i = 0; i < MR; i++) {
 			w0[i] = _mm256_loadu_ps(kern_cfptr(w + i * st) + c);
 			w1[i] = _mm256_loadu_ps(kern_cfptr(w + i * st) + c + 8);
 		}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
 			const __m256 x0 = _mm256_loadu_ps(kern_cfptr(x + j * st) + c);
 			const __m256 x1 = _mm256_loadu_ps(kern_cfptr(x + j * st) + c + 8);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int i = 0; i < MR; i++) {
 				acc[i][j][0] = _mm256_fmadd_ps(w0[i], x0, acc[i][j][0]);
 				acc[i][j][1] = _mm256_fmadd_ps(w1[i], x1, acc[i][j][1]);
 			}
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			out[j * ldo + i] = hsum16_2x8(acc[i][j][0], acc[i][j][1]);
 }
@@ -520,8 +525,8 @@ const struct kern_isa_ops kern_ops_avx2 = {
         .dot_f32 = dot_f32_avx2,
         .dot_f16 = dot_f16_avx2,
         .dot_bf16 = dot_bf16_avx2,
-        .tile_m = TM2,
-        .tile_n = TN2,
+        .tile_m = {[KERN_PATH_INT] = TM2, [KERN_PATH_FLOAT] = TMF},
+        .tile_n = {[KERN_PATH_INT] = TN2, [KERN_PATH_FLOAT] = TNF},
 };
 
 #else /* not x86-64: no AVX2 ops; kern.c never selects them */

@@ -28,34 +28,47 @@ AVX512 INLINE float hsum16(__m512 v)
 	return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
-#define TM 4
-#define TN 4
+/* Register tiles (rows x activations): the int tile keeps TM_I * TN_I
+ * accumulators plus TM_I levels and TM_I lane scales in the 32 registers. */
+#ifndef TM_I
+#define TM_I 4
+#endif
+#ifndef TN_I
+#define TN_I 4
+#endif
+#ifndef TM_F
+#define TM_F 6
+#endif
+#ifndef TN_F
+#define TN_F 4
+#endif
+#define TMAX 8
 
 AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_shape *sh,
                                const uint8_t *w, const uint8_t *x, float *out, int64_t ldo)
 {
-	__m512 acc[TM][TN];
-	float res[TM][TN];
+	__m512 acc[TMAX][TMAX];
+	float res[TMAX][TMAX];
 	const size_t st = sh->stride, so = sh->s_off;
 
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			acc[i][j] = _mm512_setzero_ps();
 	for (int64_t c = 0; c < sh->kp; c += 64) {
-		__m512i wq[TM];
-		__m512 ws[TM];
-#pragma GCC unroll 4
+		__m512i wq[TMAX];
+		__m512 ws[TMAX];
+#pragma GCC unroll 8
 		for (int i = 0; i < MR; i++) {
 			wq[i] = _mm512_loadu_si512(w + i * st + c);
 			ws[i] = _mm512_loadu_ps(kern_cfptr(w + i * st + so) + c / 4);
 		}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
 			const __m512i xq = _mm512_loadu_si512(x + j * st + c);
 			const __m512 xs = _mm512_loadu_ps(kern_cfptr(x + j * st + so) + c / 4);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int i = 0; i < MR; i++) {
 				const __m512i is =
 				        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
@@ -64,14 +77,14 @@ AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_sha
 			}
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			res[i][j] = hsum16(acc[i][j]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
 			const float *wg = kern_cfptr(w + i * st + sh->g_off);
 			const float *xg = kern_cfptr(x + j * st + sh->g_off);
@@ -83,72 +96,80 @@ AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_sha
 		}
 }
 
-#define CASE_MN(M, N, FN)                     \
-	if (mr == M && nr == N) {             \
-		FN(M, N, sh, w, x, out, ldo); \
-		return;                       \
+/* Splits an mr x nr block (any size) into full register tiles, full-height
+ * tiles of fewer activations, and single rows; FN(M, N, ...) must be an
+ * inline function taking compile-time M and N. */
+#define SPLIT_TILES(FN, TMX, TNX)                                                             \
+	for (int i = 0; i < mr; i += TMX) {                                                   \
+		const int m = mr - i < TMX ? mr - i : TMX;                                    \
+		const uint8_t *wi = w + (size_t)i * sh->stride;                               \
+		for (int j = 0; j < nr; j += TNX) {                                           \
+			const int n = nr - j < TNX ? nr - j : TNX;                            \
+			const uint8_t *xj = x + (size_t)j * sh->stride;                       \
+			float *o = out + j * ldo + i;                                         \
+			if (m == TMX) {                                                       \
+				switch (n) {                                                  \
+				case 1: FN(TMX, 1, sh, wi, xj, o, ldo); break;                \
+				case 2: FN(TMX, 2 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
+				case 3: FN(TMX, 3 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
+				case 4: FN(TMX, 4 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
+				case 5: FN(TMX, 5 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
+				default: FN(TMX, 6 % (TNX + 1), sh, wi, xj, o, ldo); break;   \
+				}                                                             \
+				continue;                                                     \
+			}                                                                     \
+			for (int r = 0; r < m; r++) {                                         \
+				const uint8_t *wr = wi + (size_t)r * sh->stride;              \
+				switch (n) {                                                  \
+				case 1: FN(1, 1, sh, wr, xj, o + r, ldo); break;              \
+				case 2: FN(1, 2 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
+				case 3: FN(1, 3 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
+				case 4: FN(1, 4 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
+				case 5: FN(1, 5 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
+				default: FN(1, 6 % (TNX + 1), sh, wr, xj, o + r, ldo); break; \
+				}                                                             \
+			}                                                                     \
+		}                                                                             \
 	}
 
 AVX512 static void tile_int_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                                   const uint8_t *x, float *out, int64_t ldo)
-{
-	CASE_MN(4, 4, tile_int_mn)
-	CASE_MN(4, 3, tile_int_mn)
-	CASE_MN(4, 2, tile_int_mn)
-	CASE_MN(4, 1, tile_int_mn)
-	for (int i = 0; i < mr; i++) { /* edge rows: one at a time */
-		const uint8_t *wi = w + (size_t)i * sh->stride;
-		for (int j = 0; j < nr; j++)
-			tile_int_mn(1, 1, sh, wi, x + (size_t)j * sh->stride, out + j * ldo + i,
-			            ldo);
-	}
-}
+                                   const uint8_t *x, float *out,
+                                   int64_t ldo){SPLIT_TILES(tile_int_mn, TM_I, TN_I)}
 
 AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_shape *sh,
                                  const uint8_t *w, const uint8_t *x, float *out, int64_t ldo)
 {
-	__m512 acc[TM][TN];
+	__m512 acc[TMAX][TMAX];
 	const size_t st = sh->stride;
 
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			acc[i][j] = _mm512_setzero_ps();
 	for (int64_t c = 0; c < sh->kp; c += 16) {
-		__m512 wv[TM];
-#pragma GCC unroll 4
+		__m512 wv[TMAX];
+#pragma GCC unroll 8
 		for (int i = 0; i < MR; i++)
 			wv[i] = _mm512_loadu_ps(kern_cfptr(w + i * st) + c);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
 			const __m512 xv = _mm512_loadu_ps(kern_cfptr(x + j * st) + c);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int i = 0; i < MR; i++)
 				acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
 			out[j * ldo + i] = hsum16(acc[i][j]);
 }
 
 AVX512 static void tile_float_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                                     const uint8_t *x, float *out, int64_t ldo)
-{
-	CASE_MN(4, 4, tile_float_mn)
-	CASE_MN(4, 3, tile_float_mn)
-	CASE_MN(4, 2, tile_float_mn)
-	CASE_MN(4, 1, tile_float_mn)
-	for (int i = 0; i < mr; i++) {
-		const uint8_t *wi = w + (size_t)i * sh->stride;
-		for (int j = 0; j < nr; j++)
-			tile_float_mn(1, 1, sh, wi, x + (size_t)j * sh->stride, out + j * ldo + i,
-			              ldo);
-	}
-}
+                                     const uint8_t *x, float *out,
+                                     int64_t ldo){SPLIT_TILES(tile_float_mn, TM_F, TN_F)}
 
 /* ---- plain float dots (any n; used for attention) ------------------------ */
 
@@ -224,8 +245,8 @@ const struct kern_isa_ops kern_ops_avx512 = {
         .dot_f32 = dot_f32_avx512,
         .dot_f16 = dot_f16_avx512,
         .dot_bf16 = dot_bf16_avx512,
-        .tile_m = TM,
-        .tile_n = TN,
+        .tile_m = {[KERN_PATH_INT] = TM_I, [KERN_PATH_FLOAT] = TM_F},
+        .tile_n = {[KERN_PATH_INT] = TN_I, [KERN_PATH_FLOAT] = TN_F},
 };
 
 #else

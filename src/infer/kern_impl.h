@@ -166,7 +166,8 @@ int kern_shape_init(struct kern_shape *sh, uint32_t t, int64_t k);
 /* Per-ISA kernels. Every pointer is set for every supported type. */
 typedef void (*kern_unpack_fn)(const void *row, const struct kern_shape *sh, uint8_t *out);
 typedef void (*kern_pack_fn)(const float *x, const struct kern_shape *sh, uint8_t *out);
-/* out[j * ldo + i] = dot(w row i, x row j) for i < mr, j < nr (mr, nr <= 4). */
+/* out[j * ldo + i] = dot(w row i, x row j) for i < mr, j < nr (any sizes,
+ * split internally; tile_m x tile_n is the fastest block). */
 typedef void (*kern_tile_fn)(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                              const uint8_t *x, float *out, int64_t ldo);
 
@@ -177,7 +178,7 @@ struct kern_isa_ops {
 	kern_tile_fn tile_int;
 	kern_tile_fn tile_float;
 	kern_vec_dot_fn dot_f32, dot_f16, dot_bf16; /* plain vec dots for the float types */
-	int tile_m, tile_n; /* preferred register tile */
+	int tile_m[3], tile_n[3]; /* register tile by path (enum kern_path) */
 };
 
 /* The types with kernels, for declaring per-type functions. */

@@ -68,7 +68,7 @@ static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
 	const struct kern_isa_ops *o = c->o;
-	const int tm = o->tile_m, tn = o->tile_n;
+	const int tm = o->tile_m[c->sh.path], tn = o->tile_n[c->sh.path];
 	const kern_tile_fn tile = c->sh.path == KERN_PATH_INT ? o->tile_int : o->tile_float;
 	const kern_unpack_fn unpack = o->unpack[c->t];
 	uint8_t *wbuf = pool_scratch(c->pool, ith, (size_t)tm * c->sh.stride);
@@ -131,8 +131,9 @@ void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int6
 
 	/* Small batches are memory-bound: hand out rows in larger groups. Large
 	 * ones: one tile at a time, so the threads finish together. */
-	c.rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : c.o->tile_m;
-	if (c.rows_per_item % c.o->tile_m)
-		c.rows_per_item += c.o->tile_m - c.rows_per_item % c.o->tile_m;
+	const int tm = c.o->tile_m[c.sh.path];
+	c.rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : tm;
+	if (c.rows_per_item % tm)
+		c.rows_per_item += tm - c.rows_per_item % tm;
 	pool_run(p, mm_worker, &c);
 }

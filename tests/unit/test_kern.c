@@ -382,13 +382,13 @@ static void test_packed_twins(void)
 			const uint32_t t = types[ti];
 			struct kern_shape sh;
 			const int64_t k = random_k(t);
-			const int mr = 1 + rnd_int(4), nr = 1 + rnd_int(4);
+			const int mr = 1 + rnd_int(8), nr = 1 + rnd_int(8);
 			CHECK_EQ_INT(kern_shape_init(&sh, t, k), 0);
 			float *w = xmalloc(sizeof(float) * (size_t)(k * mr));
 			float *x = xmalloc(sizeof(float) * (size_t)(k * nr));
 			uint8_t *wq = xmalloc(row_size(t, k) * (size_t)mr);
 			uint8_t *wp[3], *xp[3];
-			float out[3][16];
+			float out[3][64];
 
 			fill(w, k * mr, 0.1f);
 			fill(x, k * nr, 1.f);
