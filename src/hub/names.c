@@ -5,6 +5,7 @@
  */
 #include "hub/hub_int.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -96,7 +97,7 @@ int hub_oid_valid(const char *oid)
 }
 
 /* git check-ref-format rules for a name below refs/, plus: no leading '-',
- * printable ASCII only, at most 255 bytes. */
+ * only [A-Za-z0-9._/+-], at most 255 bytes. */
 int hub_branch_name_valid(const char *name)
 {
 	size_t n;
@@ -113,7 +114,9 @@ int hub_branch_name_valid(const char *name)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)name[i];
-		if (ch <= 0x20 || ch >= 0x7f || strchr("~^:?*[\\", ch))
+		/* Stricter than git: letters, digits and . _ / + - only, so a
+		 * revision never carries shell or URL metacharacters. */
+		if (!isalnum(ch) && !strchr("._/+-", ch))
 			return 0;
 		if (ch == '.' && (i == 0 || name[i - 1] == '/' || name[i + 1] == '.'))
 			return 0; /* component starting with '.', or ".." */
