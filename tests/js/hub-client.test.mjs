@@ -166,6 +166,45 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.equal(put.reqSize, 12 * MiB);
   });
 
+  it("4b. datasets and spaces: upload (LFS batch under datasets/ and spaces/) and download", async () => {
+    for (const [prefix, type] of [
+      ["datasets/", "dataset"],
+      ["spaces/", "space"],
+    ]) {
+      const repo = `${prefix}alice/${R}-${type === "dataset" ? "ds" : "sp"}`;
+      const big = randomBytes(11 * MiB);
+      const n = f.log.length;
+      const out = await hub.uploadFiles(
+        C({
+          repo,
+          files: [
+            { path: "data/part-0.txt", content: new Blob(["row\n"]) },
+            { path: "data/blob.bin", content: new Blob([big]) },
+          ],
+        }),
+      );
+      assert.equal(out.commit.url, `${B}/${prefix}alice/${repo.split("/")[2]}/commit/${out.commit.oid}`);
+      const batch = f.since(n).find((e) => kindOf(e) === "batch");
+      assert.equal(new URL(batch.url).pathname, `/${repo}.git/info/lfs/objects/batch`);
+      assert.equal(batch.status, 200, f.dump([batch]));
+      const blob = await hub.downloadFile(C({ repo, path: "data/blob.bin" }));
+      assert.equal(sha256(await blobBytes(blob)), sha256(big), `${type} LFS round trip`);
+      const txt = await hub.downloadFile(C({ repo, path: "data/part-0.txt" }));
+      assert.equal(await txt.text(), "row\n");
+      const listed = [];
+      for await (const e of hub.listFiles(C({ repo, recursive: true }))) listed.push(e.path);
+      assert.ok(listed.includes("data/blob.bin") && listed.includes("data/part-0.txt"), `${listed}`);
+      const info =
+        type === "dataset"
+          ? await hub.datasetInfo(C({ name: `alice/${R}-ds`, additionalFields: ["sha"] }))
+          : await hub.spaceInfo(C({ name: `alice/${R}-sp`, additionalFields: ["sha"] }));
+      assert.equal(info.sha, out.commit.oid);
+      // The same path under the model prefix is another repo (that does not exist).
+      const wrong = await api(B, "GET", `/alice/${repo.split("/")[2]}/resolve/main/data/part-0.txt`, { token: alice });
+      assertError(wrong, 404, { code: "RepoNotFound" });
+    }
+  });
+
   it("5. multipart: a 40 MiB file in 16 MiB parts, completion POST without auth", async () => {
     const n = f.log.length;
     const out = await hub.uploadFile(C({ repo: REPO, commitTitle: "Step 5 multipart", file: { path: "big.bin", content: new Blob([big40]) } }));
@@ -244,6 +283,13 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
       extra.every((p) => p === ".gitattributes"),
       `unexpected files: ${extra}`,
     );
+
+    const expanded = [];
+    for await (const e of hub.listFiles(C({ repo: REPO, expand: true }))) expanded.push(e);
+    const cfg = expanded.find((e) => e.path === "config.json");
+    assert.equal(cfg?.lastCommit?.id, mainCommits[0].oid, `expand=true lastCommit: ${JSON.stringify(cfg)}`);
+    assert.equal(cfg.lastCommit.title, "Step 4 upload");
+    assert.match(cfg.lastCommit.date, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "dates end in Z");
 
     const top = [];
     for await (const e of hub.listFiles(C({ repo: REPO }))) top.push(e);
@@ -375,6 +421,17 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.ok(!isNaN(byPath["config.json"].lastCommit.date.getTime()));
     assert.equal(byPath["config.json"].oid, gitBlobSha1(files.get("config.json")));
 
+    // Python sends a form body (HUB-API.md 1.8).
+    const form = await api(B, "POST", `/api/models/${REPO}/paths-info/main`, {
+      token: alice,
+      body: "paths=config.json&paths=model.bin&paths=nope.txt&expand=true",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    });
+    assert.equal(form.status, 200, form.describe());
+    assert.deepEqual(form.json.map((e) => e.path).sort(), ["config.json", "model.bin"], form.describe());
+    assert.equal(form.json.find((e) => e.path === "model.bin").lfs?.oid, sha256(model12));
+    assert.equal(form.json.find((e) => e.path === "config.json").lastCommit?.id, step4);
+
     assert.equal(await hub.fileExists(C({ repo: REPO, path: "config.json" })), true);
     assert.equal(await hub.fileExists(C({ repo: REPO, path: "sub/dir/a.txt" })), true);
     assert.equal(await hub.fileExists(C({ repo: REPO, path: "nope.txt" })), false);
@@ -418,6 +475,52 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     const err = await hubError(hub.deleteBranch(C({ repo: REPO, branch: "main" })), [400, 403, 409, 422], "deleting main");
     assert.ok(err.statusCode !== 404);
     assert.equal((await hub.modelInfo(C({ name: REPO, additionalFields: ["sha"] }))).sha, head, "main is intact");
+  });
+
+  it("12b. refs, tags and a branch name with a slash (encoded and raw revisions)", async () => {
+    // A branch "feat/x": JS encodes it in preupload/commit/resolve (feat%2Fx) and
+    // sends it raw in /tree/ (HUB-API.md 1.12); both must reach the branch.
+    await hub.createBranch(C({ repo: REPO, branch: "feat/x", revision: "main" }));
+    const out = await hub.uploadFile(
+      C({ repo: REPO, branch: "feat/x", commitTitle: "On feat/x", file: { path: "feat.txt", content: new Blob(["feature\n"]) } }),
+    );
+    const onFeat = [];
+    for await (const e of hub.listFiles(C({ repo: REPO, revision: "feat/x" }))) onFeat.push(e.path);
+    assert.ok(onFeat.includes("feat.txt"), `tree/feat/x: ${onFeat}`);
+    const fb = await hub.downloadFile(C({ repo: REPO, path: "feat.txt", revision: "feat/x" }));
+    assert.equal(await fb.text(), "feature\n");
+    assert.equal((await hub.modelInfo(C({ name: REPO, revision: "feat/x", additionalFields: ["sha"] }))).sha, out.commit.oid);
+    const commits = [];
+    for await (const c of hub.listCommits(C({ repo: REPO, revision: "feat/x" }))) commits.push(c.title);
+    assert.equal(commits[0], "On feat/x");
+
+    // Tags (P1 endpoints, as Python's create_tag/delete_tag send them).
+    const t1 = await api(B, "POST", `/api/models/${REPO}/tag/main`, { token: alice, json: { tag: "v1.0", message: "first release" } });
+    assert.ok(t1.status >= 200 && t1.status < 300, t1.describe());
+    assertError(await api(B, "POST", `/api/models/${REPO}/tag/main`, { token: alice, json: { tag: "v1.0" } }), 409);
+    const byTag = await hub.downloadFile(C({ repo: REPO, path: "model.bin", revision: "v1.0" }));
+    assert.equal(sha256(await blobBytes(byTag)), sha256(model12));
+    const refs = await api(B, "GET", `/api/models/${REPO}/refs`, { token: alice });
+    assert.equal(refs.status, 200, refs.describe());
+    assert.ok(Array.isArray(refs.json.converts), "refs.converts is required by Python");
+    const main = refs.json.branches.find((b) => b.name === "main");
+    assert.deepEqual(main, { name: "main", ref: "refs/heads/main", targetCommit: head });
+    assert.ok(
+      refs.json.branches.some((b) => b.name === "feat/x" && b.ref === "refs/heads/feat/x" && b.targetCommit === out.commit.oid),
+      refs.describe(),
+    );
+    const tag = refs.json.tags.find((t) => t.name === "v1.0");
+    assert.ok(tag && tag.ref === "refs/tags/v1.0" && tag.targetCommit === head, refs.describe());
+    const dt = await api(B, "DELETE", `/api/models/${REPO}/tag/v1.0`, { token: alice });
+    assert.ok(dt.status >= 200 && dt.status < 300, dt.describe());
+    assertError(await api(B, "GET", `/api/models/${REPO}/revision/v1.0`, { token: alice }), 404, { code: "RevisionNotFound" });
+    await hub.deleteBranch(C({ repo: REPO, branch: "feat/x" }));
+    const after = await api(B, "GET", `/api/models/${REPO}/refs`, { token: alice });
+    assert.deepEqual(
+      after.json.branches.map((b) => b.name),
+      ["main"],
+    );
+    assert.deepEqual(after.json.tags, []);
   });
 
   it("13. parent commit: stale parentCommit gives 412, the current one succeeds", async () => {
@@ -473,6 +576,25 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.equal(one.length, 1);
     assert.match(f.log.at(-1).url, /[?&]limit=1(&|$)/);
 
+    // Card metadata from README.md front matter: pipeline_tag and tags filter the listing.
+    await hub.uploadFile(
+      C({
+        repo: `alice/${R}-p1`,
+        file: { path: "README.md", content: new Blob([`---\npipeline_tag: text-classification\ntags:\n- tag-${R}\nlicense: mit\n---\n# p1\n`]) },
+      }),
+    );
+    const tagged = [];
+    for await (const m of hub.listModels(C({ search: { tags: [`tag-${R}`] } }))) tagged.push(m);
+    assert.deepEqual(
+      tagged.map((m) => m.name),
+      [`alice/${R}-p1`],
+      "filter by a card tag",
+    );
+    assert.equal(tagged[0].task, "text-classification", "pipeline_tag from the card");
+    const byTask = [];
+    for await (const m of hub.listModels(C({ search: { query: R, task: "text-classification" } }))) byTask.push(m.name);
+    assert.deepEqual(byTask, [`alice/${R}-p1`], "pipeline_tag filter");
+
     const ds = [];
     for await (const d of hub.listDatasets(C({ search: { query: R } }))) ds.push(d.name);
     assert.deepEqual(ds, [`alice/${R}-ds`]);
@@ -506,6 +628,16 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
 
     const pub = await hub.downloadFile({ ...anon, repo: REPO, path: "model.bin" });
     assert.equal(sha256(await blobBytes(pub)), sha256(model12));
+
+    // Visibility changes take effect on the next request (PUT settings, both forms).
+    const P2 = `alice/${R}-p2`;
+    const s1 = await api(B, "PUT", `/api/models/${P2}/settings`, { token: alice, json: { visibility: "private" } });
+    assert.ok(s1.status >= 200 && s1.status < 300, s1.describe());
+    assert.equal(await hub.repoExists({ ...anon, repo: P2 }), false, "made private, still visible");
+    assert.equal((await hub.modelInfo(C({ name: P2 }))).private, true);
+    const s2 = await api(B, "PUT", `/api/models/${P2}/settings`, { token: alice, json: { private: false } });
+    assert.ok(s2.status >= 200 && s2.status < 300, s2.describe());
+    assert.equal(await hub.repoExists({ ...anon, repo: P2 }), true, "made public, still hidden");
   });
 
   it("17. cache: snapshotDownload and downloadFileToCacheDir", async () => {
@@ -533,6 +665,14 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     await hubError(hub.deleteRepo(C({ repo: victim })), 404, "second deleteRepo");
     await hub.deleteRepo(C({ repo: `datasets/alice/${R}-ds` }));
     assert.equal(await hub.repoExists(C({ repo: `datasets/alice/${R}-ds` })), false);
+    // Move (rename): the new name serves the content, the old one is gone.
+    const moved = `alice/${R}-moved`;
+    const mv = await api(B, "POST", "/api/repos/move", { token: alice, json: { fromRepo: `alice/${R}-p1`, toRepo: moved, type: "model" } });
+    assert.ok(mv.status >= 200 && mv.status < 300, mv.describe());
+    assert.equal(await hub.repoExists(C({ repo: `alice/${R}-p1` })), false);
+    const readme = await hub.downloadFile(C({ repo: moved, path: "README.md" }));
+    assert.match(await readme.text(), /# p1/);
+    assertError(await api(B, "POST", "/api/repos/move", { token: alice, json: { fromRepo: moved, toRepo: REPO, type: "model" } }), 409);
     // The name is free again.
     const again = await hub.createRepo(C({ repo: victim }));
     assert.equal(again.repoUrl, `${B}/${victim}`);

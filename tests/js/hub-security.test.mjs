@@ -300,7 +300,7 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     }
   });
 
-  it("V4: LFS objects are authorized per repo, not per hash", async () => {
+  it("V4: LFS objects are authorized per repo, not per hash", async (t) => {
     const { oid, bytes } = F["alice/priv"];
     const size = bytes.length;
     await hub.createRepo({ ...c(T.mallory.write), repo: "mallory/loot" });
@@ -332,6 +332,7 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     await g.run(["add", ".gitattributes", "pushed.bin"], { cwd: dir });
     await g.run(["commit", "-q", "-m", "steal by pointer"], { cwd: dir });
     const push = await g.try(["-c", "core.hooksPath=/dev/null", "push", "origin", "main"], { cwd: dir });
+    t.diagnostic(`pointer committed as a file: ${r1.status}; pointer pushed with git: ${push.code === 0 ? "accepted" : "refused: " + (push.stderr.match(/remote: .*/g) ?? []).join(" | ")}`);
     if (push.code === 0) {
       const got = await api(B, "GET", "/mallory/loot/resolve/main/pushed.bin", { token: T.mallory.write, redirect: "follow" });
       assert.ok(!leaked(got.bytes), `resolve served alice/priv's bytes through a pushed pointer:\n${got.describe()}`);
