@@ -82,6 +82,20 @@ void web_html(struct buf *b, const char *fmt, ...)
 		} else if (*p == 's') {
 			web_esc(b, va_arg(ap, const char *));
 			p++;
+		} else if (p[0] == '.' && p[1] >= '1' && p[1] <= '9') {
+			/* %.Ns: at most N bytes of the string (ASCII ids, shas) */
+			size_t prec = 0;
+			p++;
+			while (*p >= '0' && *p <= '9')
+				prec = prec * 10 + (size_t)(*p++ - '0');
+			if (*p != 's') {
+				log_error("web_html: unsupported conversion in \"%s\"", fmt);
+				break;
+			}
+			const char *sv = va_arg(ap, const char *);
+			if (sv)
+				web_escn(b, sv, strnlen(sv, prec));
+			p++;
 		} else if (*p == 'd') {
 			buf_printf(b, "%d", va_arg(ap, int));
 			p++;

@@ -63,7 +63,7 @@ const char *web_asset_url(const char *name);
 
 /* web_html.c: page shell and helpers. */
 /* printf into b where every %s argument is HTML-escaped (also supports %d,
- * %u, %ld, %lld, %zu, %lu, %llu and %%; nothing else). */
+ * %u, %ld, %lld, %zu, %lu, %llu, %.Ns and %%; nothing else). */
 void web_html(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Percent-encodes s as one path segment (keep_slash 0) or a path, then
  * appends it (the result needs no further HTML escaping). */

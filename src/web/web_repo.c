@@ -386,8 +386,7 @@ static void refs_menu(struct web_ctx *x, const struct hub_repo *r, const struct 
 	struct buf *b = &x->out;
 
 	memset(&refs, 0, sizeof(refs));
-	web_html(b, "<details class=\"refs\"><summary>&#9095; %s</summary><div class=\"menu\">",
-	         rev);
+	web_html(b, "<details class=\"refs\"><summary>%s</summary><div class=\"menu\">", rev);
 	if (hub_refs_list(x->w->cfg.hub, &x->c, ref, &refs, NULL) == 0) {
 		buf_puts(b, "<h4>Branches</h4><ul>");
 		for (size_t i = 0; i < refs.n_branches; i++)
@@ -501,13 +500,12 @@ void web_repo_tree(struct http_req *req)
 		buf_puts(b, "<tr>");
 		if (te->is_dir) {
 			web_html(b,
-			         "<td class=\"name dir\"><a href=\"%s\">&#128193; "
-			         "%s</a></td><td></td>"
-			         "<td></td>",
+			         "<td class=\"name dir\"><a "
+			         "href=\"%s\">%s</a></td><td></td><td></td>",
 			         web_repo_sub(&x, ref.type, info.repo.id, "tree", rev, te->path),
 			         base);
 		} else {
-			web_html(b, "<td class=\"name file\"><a href=\"%s\">&#128196; %s</a></td>",
+			web_html(b, "<td class=\"name file\"><a href=\"%s\">%s</a></td>",
 			         web_repo_sub(&x, ref.type, info.repo.id, "blob", rev, te->path),
 			         base);
 			buf_puts(b, "<td class=\"size\">");
