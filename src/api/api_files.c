@@ -153,6 +153,16 @@ static void resolve(struct http_req *req, int raw)
 		}
 	}
 	hub_file_release(&f);
+	/* A whole-file GET through resolve counts as a download (HEADs, Range
+	 * probes and slices do not, so each client's download counts once). */
+	if (!raw && !range && http_req_method(req) == HTTP_GET) {
+		struct hub_repo_info info;
+		memset(&info, 0, sizeof(info));
+		if (hub_repo_info(cfg->hub, &c, &ref, rev, 0, &info, NULL) == 0) {
+			hub_repo_count_download(cfg->hub, info.repo.uid);
+			hub_repo_info_release(&info);
+		}
+	}
 out:
 	auth_caller_release(&c);
 }

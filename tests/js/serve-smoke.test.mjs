@@ -112,6 +112,17 @@ describe("huddle serve: the HTTP layer", () => {
     assert.match(txt.header("content-type") ?? "", /^text\/plain/);
   });
 
+  it("downloads: a whole-file GET through resolve counts once; HEAD, probes and raw do not", async () => {
+    const before = (await api(B, "GET", "/api/models/alice/smoke-2", { token: tok })).json.downloads;
+    await hub.uploadFile(C({ repo: "alice/smoke-2", file: { path: "d.txt", content: new Blob(["d"]) } }));
+    await api(B, "HEAD", "/alice/smoke-2/resolve/main/d.txt");
+    await api(B, "GET", "/alice/smoke-2/resolve/main/d.txt", { headers: { Range: "bytes=0-0" } });
+    await api(B, "GET", "/alice/smoke-2/raw/main/d.txt");
+    await api(B, "GET", "/alice/smoke-2/resolve/main/d.txt");
+    const after = (await api(B, "GET", "/api/models/alice/smoke-2", { token: tok })).json.downloads;
+    assert.equal(after, before + 1);
+  });
+
   it("listing pages: an absolute Link with a space after ';'", async () => {
     const r = await api(B, "GET", "/api/models?search=smoke&limit=50", { token: tok });
     assert.equal(r.json.length, 1, "--list-page-size 1 caps the page");
