@@ -171,6 +171,13 @@ typedef long (*http_read_fn)(void *ctx, char *buf, size_t max);
 void http_respond_stream(struct http_req *req, int status, const char *content_type, uint64_t size,
                          http_read_fn read, void (*done)(void *ctx), void *ctx);
 
+/* 1 if the client has closed its side of the connection (checked without
+ * blocking). A streamed response that waits a long time for data (SSE token
+ * streams) calls this from its read function every so often, to stop work
+ * for a client that went away. req stays valid while read may be called;
+ * done must not use it. */
+int http_req_client_gone(struct http_req *req);
+
 /* ---- pure helpers (no server needed; unit-tested and fuzzed) -------------- */
 
 /* Percent-decodes s[0..n) into a new NUL-terminated string (*out, caller

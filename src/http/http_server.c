@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,21 @@ void http_respond_stream(struct http_req *req, int status, const char *content_t
 		return;
 	}
 	set_response(req, status, r, size, content_type);
+}
+
+int http_req_client_gone(struct http_req *req)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct pollfd p;
+	if (!req->conn)
+		return 1;
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return 0;
+	p.fd = ci->connect_fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* ---- request life cycle --------------------------------------------------- */

@@ -134,6 +134,36 @@ static void h_stream(struct http_req *req)
 	http_respond_stream(req, 200, "text/plain", HTTP_SIZE_UNKNOWN, gen_read, gen_done, g);
 }
 
+/* A stream that never has data: it only watches for the client leaving. */
+static int gone_seen, gone_done;
+
+static long wait_read(void *ctx, char *buf, size_t max)
+{
+	struct http_req *req = ctx;
+	(void)buf;
+	(void)max;
+	for (int i = 0; i < 500; i++) {
+		if (http_req_client_gone(req)) {
+			__atomic_store_n(&gone_seen, 1, __ATOMIC_SEQ_CST);
+			return -1;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void wait_done(void *ctx)
+{
+	(void)ctx;
+	__atomic_store_n(&gone_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void h_wait(struct http_req *req)
+{
+	http_respond_stream(req, 200, "text/event-stream", HTTP_SIZE_UNKNOWN, wait_read, wait_done,
+	                    req);
+}
+
 static void h_noresponse(struct http_req *req)
 {
 	(void)req;
@@ -146,6 +176,7 @@ static const struct http_route routes[] = {
         {HTTP_GET | HTTP_HEAD, "/file", h_file, NULL, NULL, 0, NULL},
         {HTTP_GET, "/stream", h_stream, NULL, NULL, 0, NULL},
         {HTTP_GET, "/nothing", h_noresponse, NULL, NULL, 0, NULL},
+        {HTTP_GET, "/wait", h_wait, NULL, NULL, 0, NULL},
 };
 
 /* ---- a small libcurl client -------------------------------------------------- */
@@ -364,6 +395,32 @@ static void test_file_and_stream(void)
 	resp_release(&r);
 }
 
+/* A client that leaves in the middle of a stream is noticed at once, not
+ * when the stream next has data. */
+static void test_client_gone(void)
+{
+	CURL *c = curl_easy_init();
+	char url[128];
+	double t0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/wait", port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	{
+		struct buf sink = BUF_INIT;
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+		CHECK(curl_easy_perform(c) == CURLE_OPERATION_TIMEDOUT);
+		buf_release(&sink);
+	}
+	curl_easy_cleanup(c);
+	t0 = time_mono_s();
+	while (!__atomic_load_n(&gone_done, __ATOMIC_SEQ_CST) && time_mono_s() - t0 < 3)
+		usleep(10000);
+	CHECK(__atomic_load_n(&gone_seen, __ATOMIC_SEQ_CST));
+	CHECK(__atomic_load_n(&gone_done, __ATOMIC_SEQ_CST));
+	CHECK(time_mono_s() - t0 < 1.0);
+}
+
 int main(void)
 {
 	struct http_server_opts opts;
@@ -393,6 +450,7 @@ int main(void)
 	RUN(test_bodies);
 	RUN(test_streamed_body);
 	RUN(test_file_and_stream);
+	RUN(test_client_gone);
 	http_server_free(s);
 	curl_global_cleanup();
 	unlink(file_path);
