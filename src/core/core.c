@@ -169,6 +169,7 @@ void buf_grow(struct buf *b, size_t extra)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = 0; /* a first allocation is a valid empty string too */
 }
 
 void buf_append(struct buf *b, const void *p, size_t n)
