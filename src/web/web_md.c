@@ -128,6 +128,8 @@ static int url_rewrite(const char *u, int link, const char *base_link, const cha
 		return 1;
 	case URL_EXTERNAL:
 	case URL_MAILTO:
+		if (u[0] == '/')
+			buf_puts(out, "https:"); /* "//host/x": say which scheme */
 		buf_puts(out, u);
 		if (!link) {
 			if (k == URL_MAILTO || !as_link)

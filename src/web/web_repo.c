@@ -205,6 +205,18 @@ static void side_list(struct web_ctx *x, const char *label, char **v, size_t n,
 	buf_puts(b, "</dd>");
 }
 
+/* <dt>label</dt><dd>a link to /models?param=value</dd> */
+static void side_link(struct web_ctx *x, const char *label, const char *param, const char *value)
+{
+	struct buf *b = &x->out;
+
+	if (!value)
+		return;
+	web_html(b, "<dt>%s</dt><dd><a class=\"tag\" href=\"/models?%s=", label, param);
+	web_url_enc(b, value, 0);
+	web_html(b, "\">%s</a></dd>", value);
+}
+
 static void sidebar(struct web_ctx *x, const struct hub_repo_info *info,
                     const struct hub_card *card, int have_card, const char *card_err)
 {
@@ -229,21 +241,9 @@ static void sidebar(struct web_ctx *x, const struct hub_repo_info *info,
 	}
 	hub_commit_list_release(&cl);
 	if (have_card) {
-		if (card->license)
-			web_html(b,
-			         "<dt>License</dt><dd><a class=\"tag\" "
-			         "href=\"/models?license=%s\">%s</a></dd>",
-			         card->license, card->license);
-		if (card->pipeline_tag)
-			web_html(b,
-			         "<dt>Task</dt><dd><a class=\"tag\" "
-			         "href=\"/models?pipeline_tag=%s\">%s</a></dd>",
-			         card->pipeline_tag, card->pipeline_tag);
-		if (card->library_name)
-			web_html(b,
-			         "<dt>Library</dt><dd><a class=\"tag\" "
-			         "href=\"/models?library=%s\">%s</a></dd>",
-			         card->library_name, card->library_name);
+		side_link(x, "License", "license", card->license);
+		side_link(x, "Task", "pipeline_tag", card->pipeline_tag);
+		side_link(x, "Library", "library", card->library_name);
 		side_list(x, "Base model", card->base_models, card->n_base_models, HUB_REPO_MODEL,
 		          0);
 		side_list(x, "Datasets", card->datasets, card->n_datasets, HUB_REPO_DATASET, 0);

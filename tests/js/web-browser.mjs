@@ -34,7 +34,7 @@ export async function launchBrowser({ allowOrigins = [] } = {}) {
     timeout: slow(60000),
   });
   context.setDefaultTimeout(slow(20000));
-  const events = { dialogs: [], errors: [], foreign: [], pageErrors: [] };
+  const events = { dialogs: [], errors: [], foreign: [], pageErrors: [], httpErrors: [] };
   const allowed = new Set(allowOrigins);
   const watch = (page, origin) => {
     page.on("dialog", (d) => {
@@ -42,7 +42,14 @@ export async function launchBrowser({ allowOrigins = [] } = {}) {
       d.dismiss().catch(() => {});
     });
     page.on("console", (m) => {
-      if (m.type() === "error") events.errors.push(`${page.url()}: ${m.text()}`);
+      if (m.type() !== "error") return;
+      // an HTTP error status (a 404 page, a broken relative image) is not a
+      // script or policy problem; CSP violations read "Refused to ..."
+      if (/^Failed to load resource: the server responded with a status of \d+/.test(m.text())) {
+        events.httpErrors.push(`${page.url()}: ${m.text()}`);
+        return;
+      }
+      events.errors.push(`${page.url()}: ${m.text()}`);
     });
     page.on("pageerror", (e) => events.pageErrors.push(`${page.url()}: ${e.message}`));
     page.on("request", (r) => {
