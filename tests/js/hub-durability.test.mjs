@@ -297,3 +297,86 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
     assert.equal(sha256(await blobBytes(blob)), oid);
   });
 });
+
+describe("races: concurrent commits and uploads stay consistent", () => {
+  let srv, tok;
+  const REPO = "alice/races";
+  const C = () => ({ hubUrl: srv.url, accessToken: tok });
+
+  before(async () => {
+    srv = await startServer();
+    await userCreate(srv.dataDir, "alice");
+    tok = await tokenCreate(srv.dataDir, "alice", { role: "write" });
+    await hub.createRepo({ ...C(), repo: REPO });
+    await hub.uploadFile({ ...C(), repo: REPO, file: { path: "base.txt", content: new Blob(["base\n"]) } });
+  });
+
+  after(async () => {
+    if (!srv) return;
+    const r = await srv.stop();
+    assert.equal(r.code, 0, `huddle serve did not exit cleanly on SIGTERM (code ${r.code}, signal ${r.signal}):\n${r.output.slice(-4000)}`);
+  });
+
+  it("parallel commits without a parent all land: no lost update, linear history", async () => {
+    const before0 = await repoState(srv.url, "model", REPO, tok);
+    const K = 8;
+    const outs = await Promise.all(
+      Array.from({ length: K }, (_, i) =>
+        hub.uploadFile({ ...C(), repo: REPO, commitTitle: `parallel ${i}`, file: { path: `par/${i}.txt`, content: new Blob([`${i}\n`]) } }),
+      ),
+    );
+    const oids = outs.map((o) => o.commit.oid);
+    assert.equal(new Set(oids).size, K, "two commits got the same oid");
+    const st = await repoState(srv.url, "model", REPO, tok);
+    for (let i = 0; i < K; i++)
+      assert.ok(
+        st.files.some((f) => f.startsWith(`file par/${i}.txt `)),
+        `par/${i}.txt was lost`,
+      );
+    const list = [];
+    for await (const c of hub.listCommits({ ...C(), repo: REPO })) list.push(c.oid);
+    for (const o of oids) assert.ok(list.includes(o), `commit ${o} is not in main's history`);
+    assert.equal(list[K], before0.sha, "the parallel commits are not a linear run on top of the old head");
+    await assertReposFsckClean(srv.dataDir);
+  });
+
+  it("parallel commits naming the same parentCommit: exactly one wins, the others get 412", async () => {
+    const parent = (await repoState(srv.url, "model", REPO, tok)).sha;
+    const K = 6;
+    const rs = await Promise.all(
+      Array.from({ length: K }, (_, i) =>
+        api(srv.url, "POST", `/api/models/${REPO}/commit/main`, {
+          token: tok,
+          body: ndjson([
+            { key: "header", value: { summary: `race ${i}`, parentCommit: parent } },
+            { key: "file", value: { path: `race/${i}.txt`, content: Buffer.from(`${i}`).toString("base64"), encoding: "base64" } },
+          ]),
+          headers: { "Content-Type": "application/x-ndjson" },
+        }),
+      ),
+    );
+    const ok = rs.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, rs.map((r) => r.describe()).join("\n"));
+    for (const r of rs.filter((x) => x.status !== 200)) assert.equal(r.status, 412, r.describe());
+    const st = await repoState(srv.url, "model", REPO, tok);
+    assert.equal(st.sha, ok[0].json.commitOid);
+    assert.equal(st.files.filter((f) => f.startsWith("file race/")).length, 1);
+  });
+
+  it("the same LFS object uploaded by parallel clients: every commit succeeds, one correct object", async () => {
+    const bytes = randomBytes(6 * MiB);
+    const oid = sha256(bytes);
+    const outs = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        hub.uploadFile({ ...C(), repo: REPO, commitTitle: `same object ${i}`, file: { path: `same/${i}.bin`, content: new Blob([bytes]) } }),
+      ),
+    );
+    assert.equal(outs.length, 4);
+    for (let i = 0; i < 4; i++) {
+      const blob = await hub.downloadFile({ ...C(), repo: REPO, path: `same/${i}.bin` });
+      assert.equal(sha256(await blobBytes(blob)), oid);
+    }
+    assertLfsStoreConsistent(srv.dataDir);
+    await assertReposFsckClean(srv.dataDir);
+  });
+});

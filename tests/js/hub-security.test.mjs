@@ -145,6 +145,57 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     assert.equal((await api(B, "GET", "/api/models/alice/pub", {})).json?.private, false, "alice/pub became private");
   });
 
+  it("T6: no token mints a broader token (the web UI's token settings)", async () => {
+    // The only HTTP path that creates tokens is the web UI's settings form
+    // (POST /settings/tokens/new, a session from POST /login with a token).
+    // Field names follow that form: token, csrf, name, role, expires_days.
+    const count = async () => (await tokenList(srv.dataDir, "alice")).split("\n").length;
+    const session = async (token) => {
+      const r = await api(B, "POST", "/login", {
+        body: new URLSearchParams({ token, next: "/" }).toString(),
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      });
+      assert.ok(r.status >= 300 && r.status < 400, `sign-in with a valid token:\n${r.describe()}`);
+      const cookie = (r.headers.getSetCookie?.() ?? [r.header("set-cookie")]).map((c) => c.split(";")[0]).join("; ");
+      assert.ok(cookie, `no session cookie:\n${r.describe()}`);
+      const page = await api(B, "GET", "/settings/tokens", { headers: { Cookie: cookie } });
+      const csrf = /name="csrf" value="([0-9a-f]{64})"/.exec(page.text)?.[1];
+      return { cookie, csrf };
+    };
+    const mint = (sess, role) =>
+      api(B, "POST", "/settings/tokens/new", {
+        body: new URLSearchParams({ name: `mint-${rid()}`, role, expires_days: "", csrf: sess.csrf ?? "" }).toString(),
+        headers: { "Content-Type": "application/x-www-form-urlencoded", Cookie: sess.cookie },
+      });
+    const n0 = await count();
+    for (const [what, token] of [
+      ["read", T.alice.read],
+      ["fine-grained write", T.alice.fine],
+      ["fine-grained read", T.alice.fineRead],
+    ]) {
+      const sess = await session(token);
+      for (const role of ["write", "read"]) {
+        const r = await mint(sess, role);
+        assert.ok(r.status >= 400 && r.status < 500, `a ${what} session minted a ${role} token:\n${r.describe()}`);
+        assert.ok(!/hf_[A-Za-z0-9]{34}/.test(r.text), `a ${what} session got a token back`);
+      }
+    }
+    // A bearer read token straight at the form, without a session.
+    const direct = await api(B, "POST", "/settings/tokens/new", {
+      token: T.alice.read,
+      body: "name=x&role=write",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    });
+    assert.ok(!(direct.status >= 200 && direct.status < 300) && !/hf_[A-Za-z0-9]{34}/.test(direct.text), direct.describe());
+    assert.equal(await count(), n0, "a token was created");
+    // The control: a write session can mint (so the refusals above are meaningful).
+    const w = await session(T.alice.write);
+    const ok = await mint(w, "write");
+    assert.equal(ok.status, 200, ok.describe());
+    assert.match(ok.text, /hf_[A-Za-z0-9]{34}/);
+    assert.equal(await count(), n0 + 1);
+  });
+
   it("T6: a fine-grained token stays inside its repo and its role", async () => {
     // alice.fine: write, scoped to model/alice/pub. alice.fineRead: read, same scope.
     const w = await commitRaw(B, "model", "alice/pub", [header("fine ok"), fileLine("fine.txt", "fine\n")], { token: T.alice.fine });
@@ -332,7 +383,9 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     await g.run(["add", ".gitattributes", "pushed.bin"], { cwd: dir });
     await g.run(["commit", "-q", "-m", "steal by pointer"], { cwd: dir });
     const push = await g.try(["-c", "core.hooksPath=/dev/null", "push", "origin", "main"], { cwd: dir });
-    t.diagnostic(`pointer committed as a file: ${r1.status}; pointer pushed with git: ${push.code === 0 ? "accepted" : "refused: " + (push.stderr.match(/remote: .*/g) ?? []).join(" | ")}`);
+    t.diagnostic(
+      `pointer committed as a file: ${r1.status}; pointer pushed with git: ${push.code === 0 ? "accepted" : "refused: " + (push.stderr.match(/remote: .*/g) ?? []).join(" | ")}`,
+    );
     if (push.code === 0) {
       const got = await api(B, "GET", "/mallory/loot/resolve/main/pushed.bin", { token: T.mallory.write, redirect: "follow" });
       assert.ok(!leaked(got.bytes), `resolve served alice/priv's bytes through a pushed pointer:\n${got.describe()}`);
