@@ -20,7 +20,7 @@ static const struct cmd_def commands[] = {
         {"token", cmd_token, "huddle token create --user U [--role R] [--repo T/NS/N] | list | revoke"},
         {"chat-template", cmd_chat_template, "huddle chat-template [--default | TEMPLATE_FILE] [--max-output BYTES ...] < CONTEXT.json"},
         {"serve", cmd_serve, "huddle serve [--host ADDR] [--port N] [--public-url URL] ..."},
-        {"git-hook", cmd_git_hook, "huddle git-hook pre-receive REPO_UID (run by git during pushes)"},
+        {"git-hook", cmd_git_hook, "huddle git-hook pre-receive UID (git runs it during pushes)"},
 };
 
 static void usage(FILE *f)
