@@ -483,7 +483,7 @@ static double range_num(struct rt *rt, struct jv v)
 	case JV_INT:
 	case JV_FLOAT: return v.u.n;
 	case JV_BOOL: return v.u.b;
-	case JV_NULL: return 0;
+	case JV_NULL: /* its value is JavaScript's undefined */
 	case JV_UNDEF: return NAN;
 	default: rt_fail(rt, HD_EINVAL, "range() arguments must be numbers");
 	}
@@ -495,18 +495,15 @@ static struct jv g_range(struct rt *rt, struct jv *args, size_t n)
 	size_t count = 0;
 	struct jarr *arr;
 	need_raw(rt, args, n);
-	start = n == 0 || args[0].k == JV_UNDEF ? NAN : range_num(rt, args[0]);
-	if (n < 2 || args[1].k == JV_UNDEF) {
+	start = n == 0 ? NAN : range_num(rt, args[0]);
+	if (n < 2 || args[1].k == JV_UNDEF || args[1].k == JV_NULL) {
 		stop = start;
 		start = 0;
 	} else {
 		stop = range_num(rt, args[1]);
 	}
-	if (n >= 3 && args[2].k != JV_UNDEF) {
-		if (args[2].k == JV_NULL)
-			rt_fail(rt, HD_EINVAL, "range() step must be a number");
+	if (n >= 3 && args[2].k != JV_UNDEF && args[2].k != JV_NULL)
 		step = range_num(rt, args[2]);
-	}
 	if (step == 0)
 		rt_fail(rt, HD_EINVAL, "range() step must not be zero");
 	/* Count first (by the same additions), then fill an exact array. */
@@ -573,9 +570,10 @@ struct jv builtin_call(struct rt *rt, const struct jfn *f, struct jv *args, size
 			struct jsb sb;
 			need_raw(rt, args, n);
 			sb_init(rt, &sb, 128);
-			if (n && args[0].k != JV_UNDEF)
+			if (n && args[0].k != JV_UNDEF && args[0].k != JV_NULL)
 				jv_put_raw(rt, &sb, args[0]);
-			rt_fail(rt, HD_EINVAL, "%s", sb_finish(&sb)->s);
+			rt_fail(rt, HD_EINVAL, "%s",
+			        sb.len ? sb_finish(&sb)->s : "raise_exception() with no message");
 		}
 		case G_RANGE: return g_range(rt, args, n);
 		case G_STRFTIME: return g_strftime(rt, args, n);

@@ -360,7 +360,13 @@ struct jv jv_str(struct rt *rt, const char *s, size_t len);
 struct jv jv_cstr(struct rt *rt, const char *s);
 struct jv jv_strv(struct jstr *s);
 struct jstr *jstr_new(struct rt *rt, const char *s, size_t len);
-extern struct jstr jstr_empty;
+/* The empty string, with room for its NUL terminator. */
+union jstr_empty_storage {
+	struct jstr j;
+	char bytes[sizeof(struct jstr) + 8];
+};
+extern union jstr_empty_storage jstr_empty_storage;
+#define jstr_empty (jstr_empty_storage.j)
 
 void sb_init(struct rt *rt, struct jsb *sb, size_t hint);
 void sb_put(struct rt *rt, struct jsb *sb, const char *s, size_t n);

@@ -80,7 +80,7 @@ static int arena_try_extend(struct arena *a, void *p, size_t old_n, size_t new_n
 
 /* ---- strings ---------------------------------------------------------- */
 
-struct jstr jstr_empty = {0};
+union jstr_empty_storage jstr_empty_storage;
 
 struct jstr *jstr_new(struct rt *rt, const char *s, size_t len)
 {
@@ -488,7 +488,7 @@ struct jv js_lower(struct rt *rt, const char *s, size_t len)
 
 void js_num_fmt(char out[40], double x)
 {
-	char tmp[40], digits[20];
+	char tmp[40], digits[32];
 	int nd = 0, exp10, k, n;
 	if (isnan(x)) {
 		strcpy(out, "NaN");
@@ -720,7 +720,9 @@ void jv_put_str(struct rt *rt, struct jsb *sb, struct jv v)
 	case JV_INT: put_num(rt, sb, v.u.n); return;
 	case JV_FLOAT: put_float(rt, sb, v.u.n); return;
 	case JV_BOOL: sb_puts(rt, sb, v.u.b ? "true" : "false"); return;
-	case JV_NULL: sb_puts(rt, sb, "null"); return;
+	/* @huggingface/jinja builds NullValue without a value: it holds
+	 * JavaScript's undefined, and prints so. */
+	case JV_NULL:
 	case JV_UNDEF: sb_puts(rt, sb, "undefined"); return;
 	case JV_ARRAY:
 	case JV_OBJECT:
@@ -800,44 +802,106 @@ static void put_json_string(struct rt *rt, struct jsb *sb, const char *s, size_t
 }
 
 /* An approximation of String.prototype.localeCompare (ICU root collation)
- * for the keys of tojson(sort_keys=true): punctuation and symbols sort
- * before digits, digits before letters, letters case-insensitively with
- * lower case first on a tie. */
-static int collate_weight(uint32_t cp)
+ * for the keys of tojson(sort_keys=true). Primary level: strings folded
+ * (compatibility decomposition, case folding, accents stripped) and
+ * compared by groups: whitespace and punctuation, then symbols (emoji
+ * among them), digits, Latin letters, then other scripts by code point.
+ * Ties are broken by accents (none first), then case (lower first). */
+static uint64_t collate_weight(uint32_t cp)
 {
-	static const char order[] = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789";
-	if (cp < 0x80) {
-		const char *p;
-		if (cp >= 'A' && cp <= 'Z')
-			cp += 32;
-		if (cp >= 'a' && cp <= 'z')
-			return 1000 + (int)cp;
-		p = cp ? strchr(order, (int)cp) : NULL;
-		if (p)
-			return 100 + (int)(p - order);
-		return (int)cp;
+	static const char order[] = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~";
+	const char *p;
+	utf8proc_category_t cat;
+	if (cp >= 'a' && cp <= 'z')
+		return ((uint64_t)4 << 32) | cp;
+	if (cp >= '0' && cp <= '9')
+		return ((uint64_t)3 << 32) | cp;
+	if (cp == '$')
+		return ((uint64_t)2 << 32) | 0x200000; /* currency after other symbols */
+	if (cp < 0x80 && cp && (p = strchr(order, (int)cp)) != NULL)
+		return ((uint64_t)1 << 32) | (uint64_t)(p - order);
+	cat = utf8proc_category((utf8proc_int32_t)cp);
+	switch (cat) {
+	case UTF8PROC_CATEGORY_ZS:
+	case UTF8PROC_CATEGORY_PC:
+	case UTF8PROC_CATEGORY_PD:
+	case UTF8PROC_CATEGORY_PS:
+	case UTF8PROC_CATEGORY_PE:
+	case UTF8PROC_CATEGORY_PI:
+	case UTF8PROC_CATEGORY_PF:
+	case UTF8PROC_CATEGORY_PO: return ((uint64_t)1 << 32) | (0x1000 + cp);
+	case UTF8PROC_CATEGORY_SC: return ((uint64_t)2 << 32) | (0x200000 + cp);
+	case UTF8PROC_CATEGORY_SM:
+	case UTF8PROC_CATEGORY_SK:
+	case UTF8PROC_CATEGORY_SO: return ((uint64_t)2 << 32) | cp;
+	case UTF8PROC_CATEGORY_ND: return ((uint64_t)3 << 32) | (0x1000 + cp);
+	default: break;
 	}
-	return 2000 + (int)utf8proc_tolower((utf8proc_int32_t)cp);
+	if (cp < 0x80)
+		return cp; /* controls */
+	return ((uint64_t)5 << 32) | cp;
+}
+
+static char *collate_fold(const struct jstr *s, int options)
+{
+	utf8proc_uint8_t *out = NULL;
+	if (utf8proc_map((const utf8proc_uint8_t *)s->s, (utf8proc_ssize_t)s->len, &out,
+	                 (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPAT | options)) < 0)
+		return NULL;
+	return (char *)out;
+}
+
+static int collate_level(const char *a, const char *b, int primary)
+{
+	size_t i = 0, j = 0, la = strlen(a), lb = strlen(b);
+	for (;;) {
+		uint32_t ca, cb;
+		int ha = utf8_next(a, la, &i, &ca), hb = utf8_next(b, lb, &j, &cb);
+		if (!ha || !hb)
+			return ha - hb;
+		if (primary) {
+			uint64_t wa = collate_weight(ca), wb = collate_weight(cb);
+			if (wa != wb)
+				return wa < wb ? -1 : 1;
+		} else if (ca != cb) {
+			return ca < cb ? -1 : 1;
+		}
+	}
 }
 
 static int locale_cmp(const struct jstr *a, const struct jstr *b)
 {
-	size_t i = 0, j = 0;
-	int tert = 0;
-	for (;;) {
-		uint32_t ca, cb;
-		int ha = utf8_next(a->s, a->len, &i, &ca), hb = utf8_next(b->s, b->len, &j, &cb);
-		if (!ha || !hb) {
-			if (ha != hb)
-				return ha - hb;
-			return tert;
-		}
-		int wa = collate_weight(ca), wb = collate_weight(cb);
-		if (wa != wb)
-			return wa < wb ? -1 : 1;
-		if (!tert && ca != cb)
-			tert = ca > cb ? -1 : 1; /* lower case (larger code) first */
+	static const int levels[] = {
+	        UTF8PROC_DECOMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK, /* base letters */
+	        UTF8PROC_DECOMPOSE | UTF8PROC_CASEFOLD, /* accents */
+	};
+	int r = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(levels) && !r; k++) {
+		char *fa = collate_fold(a, levels[k]), *fb = collate_fold(b, levels[k]);
+		if (fa && fb)
+			r = collate_level(fa, fb, k == 0);
+		free(fa);
+		free(fb);
 	}
+	if (!r) {
+		/* Case and variants: lower case first, plain ASCII before the rest. */
+		size_t i = 0, j = 0;
+		for (;;) {
+			uint32_t ca, cb;
+			int ha = utf8_next(a->s, a->len, &i, &ca),
+			    hb = utf8_next(b->s, b->len, &j, &cb);
+			if (!ha || !hb)
+				return ha - hb;
+			if (ca == cb)
+				continue;
+			if (ca < 0x80 && cb < 0x80)
+				return ca > cb ? -1 : 1;
+			if ((ca < 0x80) != (cb < 0x80))
+				return ca < 0x80 ? -1 : 1;
+			return ca < cb ? -1 : 1;
+		}
+	}
+	return r;
 }
 
 static int key_cmp(struct rt *rt, struct jv a, struct jv b, void *ctx)
@@ -998,6 +1062,9 @@ int jv_strict_eq(struct jv a, struct jv b)
 {
 	if (jv_is_num(a) && jv_is_num(b))
 		return a.u.n == b.u.n;
+	/* none's value is JavaScript's undefined too */
+	if ((a.k == JV_NULL || a.k == JV_UNDEF) && (b.k == JV_NULL || b.k == JV_UNDEF))
+		return 1;
 	if (a.k != b.k) {
 		/* ObjectValue / kwargs, ArrayValue / tuple share JS types. */
 		return 0;
