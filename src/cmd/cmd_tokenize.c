@@ -8,6 +8,10 @@
  * tokenizer tests use), --parse-special turns special-token text into
  * those tokens. Only the tokenizer metadata is read: the file is mapped,
  * the weights are never touched.
+ *
+ * `huddle tokenize MODEL --info` prints what the tokenizer decided instead,
+ * as one JSON object: model type, vocabulary size, BOS/EOS ids (null when
+ * none), the add-BOS/EOS defaults and every end-of-generation id.
  */
 #include "cmd/cmd.h"
 #include "core/core.h"
@@ -33,10 +37,31 @@ static int read_stdin(struct buf *b)
 	return ferror(stdin) ? -EIO : 0;
 }
 
+static void print_id(const char *key, int32_t id)
+{
+	if (id >= 0)
+		printf("\"%s\":%d,", key, id);
+	else
+		printf("\"%s\":null,", key);
+}
+
+static void print_info(const struct tok *t)
+{
+	printf("{\"model\":\"%s\",\"n_vocab\":%d,", tok_model_name(t), tok_n_vocab(t));
+	print_id("bos", tok_bos(t));
+	print_id("eos", tok_eos(t));
+	printf("\"add_bos\":%s,\"add_eos\":%s,\"eog\":[", tok_add_bos_default(t) ? "true" : "false",
+	       tok_add_eos_default(t) ? "true" : "false");
+	for (int32_t id = 0, k = 0; id < tok_n_vocab(t); id++)
+		if (tok_is_eog(t, id))
+			printf(k++ ? ",%d" : "%d", id);
+	printf("]}\n");
+}
+
 int cmd_tokenize(const struct cmd_env *env, int argc, char **argv)
 {
 	const char *model = NULL, *text = NULL;
-	int no_bos = 0, parse_special = 0, opts_done = 0;
+	int no_bos = 0, parse_special = 0, info = 0, opts_done = 0;
 	struct gguf_file *f = NULL;
 	struct tok *t = NULL;
 	struct buf in = BUF_INIT;
@@ -54,6 +79,8 @@ int cmd_tokenize(const struct cmd_env *env, int argc, char **argv)
 			no_bos = 1;
 		} else if (!opts_done && !strcmp(a, "--parse-special")) {
 			parse_special = 1;
+		} else if (!opts_done && !strcmp(a, "--info")) {
+			info = 1;
 		} else if (!opts_done && a[0] == '-' && a[1] == '-') {
 			return cmd_usage(argv[0], "unknown option %s", a);
 		} else if (!model) {
@@ -84,6 +111,11 @@ int cmd_tokenize(const struct cmd_env *env, int argc, char **argv)
 		goto out;
 	}
 
+	if (info) {
+		print_info(t);
+		status = 0;
+		goto out;
+	}
 	if (text) {
 		buf_puts(&in, text);
 	} else if ((rc = read_stdin(&in)) < 0) {

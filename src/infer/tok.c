@@ -836,6 +836,16 @@ int32_t tok_n_vocab(const struct tok *t)
 	return (int32_t)t->n_vocab;
 }
 
+const char *tok_model_name(const struct tok *t)
+{
+	switch (t->type) {
+	case TOK_MODEL_SPM: return "llama";
+	case TOK_MODEL_BPE: return "gpt2";
+	case TOK_MODEL_WPM: return "bert";
+	}
+	return "?";
+}
+
 int32_t tok_bos(const struct tok *t)
 {
 	return t->special[TOK_SP_BOS];

@@ -25,6 +25,8 @@ int tok_load_gguf(const struct gguf_file *f, struct tok **out, char *err, size_t
 void tok_free(struct tok *t);
 
 int32_t tok_n_vocab(const struct tok *t);
+/* "llama" (SentencePiece), "gpt2" (byte-level BPE) or "bert" (WordPiece). */
+const char *tok_model_name(const struct tok *t);
 int32_t tok_bos(const struct tok *t); /* -1 if none */
 int32_t tok_eos(const struct tok *t); /* -1 if none */
 /* 1 if generation should stop at this id (EOS, EOT, and other end-of-generation tokens). */

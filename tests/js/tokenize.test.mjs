@@ -8,6 +8,8 @@
 //    seeded random texts built from tricky pieces (whitespace of all kinds,
 //    contractions, digits, scripts, emoji, special-token text) agree with the
 //    reference in both modes;
+//  - `--info`: BOS, EOS, the add-BOS default and the set of end-of-generation
+//    ids equal the reference's for every file;
 //  - stdin: tabs, newlines and empty input; bad arguments and files.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -47,6 +49,28 @@ async function ids(args, input) {
   assert.ok(r.stdout.endsWith("\n"), "output ends with a newline");
   assert.equal(r.stdout.split("\n").length, 2, "one line of output");
   return r.stdout.trim() === "" ? [] : r.stdout.trim().split(" ").map(Number);
+}
+
+// `huddle tokenize --info` against what the reference decided.
+async function checkInfo(file, model) {
+  const r = await run(["tokenize", file, "--info"]);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  const { tokens, token_type: types } = model.fileInfo.metadata.tokenizer.ggml;
+  const n = tokens.length;
+  // ask the reference about every token that could end generation: all but
+  // plain tokens, anything spelled like a marker, and what huddle says
+  const candidates = new Set(info.eog);
+  for (let id = 0; id < n; id++)
+    if ((types && types[id] !== 1) || /^(<|\[|_<)/.test(tokens[id])) candidates.add(id);
+  const eog = [...candidates].filter((id) => model.isEogToken(id)).sort((a, b) => a - b);
+  assert.equal(info.n_vocab, n);
+  assert.equal(info.bos, model.tokens.bos);
+  assert.equal(info.eos, model.tokens.eos);
+  assert.equal(info.add_bos, model.tokens.shouldPrependBosToken);
+  // for WordPiece our end marker is SEP, not EOS
+  if (info.model !== "bert") assert.equal(info.add_eos, model.tokens.shouldAppendEosToken);
+  assert.deepEqual(info.eog, eog);
 }
 
 let llama = null;
@@ -119,6 +143,10 @@ describe("huddle tokenize", { skip: !DATA && "shared/data not found beside the c
       assert.deepEqual(await ids([STORIES, "Once upon a time"]), [1, 403, 407, 261, 378]);
     });
 
+    test("--info: BOS, EOS, add-BOS default and end-of-generation ids", async () => {
+      await checkInfo(STORIES, model);
+    });
+
     test("stdin: tabs, newlines, empty input", async () => {
       const text = "line one\n\tindented\r\nlast line without newline";
       assert.deepEqual(await ids([STORIES, "--no-bos"], text), [...model.tokenize(text, false)]);
@@ -131,10 +159,11 @@ describe("huddle tokenize", { skip: !DATA && "shared/data not found beside the c
   });
 
   for (const [i, name] of VOCABS.entries()) {
-    test(`${name}: random texts agree with node-llama-cpp, specials as text and parsed`, { timeout: slow(120000) }, async () => {
+    test(`${name}: random texts and --info agree with node-llama-cpp`, { timeout: slow(120000) }, async () => {
       const file = path.join(DATA, "tokenizer-vocabs", `ggml-vocab-${name}.gguf`);
       const model = await refVocab(file);
       try {
+        await checkInfo(file, model);
         for (const text of randomTexts(1000 + i, 16)) {
           assert.deepEqual(await ids([file, "--no-bos"], text), [...model.tokenize(text, false)], `text ${JSON.stringify(text)}`);
           assert.deepEqual(await ids([file, "--no-bos", "--parse-special"], text), [...model.tokenize(text, true)],
