@@ -506,12 +506,179 @@ AVX2 static void dot_bf16_avx2(int64_t n, float *s, const void *vx, const void *
 
 /* ---- ops ----------------------------------------------------------------- */
 
-#define PACK_FN(T)                                                                         \
-	void kern_pack_avx2_##T(const float *x, const struct kern_shape *sh, uint8_t *out) \
-	{                                                                                  \
-		kern_pack_scalar(TENSOR_##T, x, sh, out);                                  \
+/* ---- packers (activation quantization), byte-identical to kern.c's ---- */
+
+AVX2 INLINE float hmax8(__m256 v)
+{
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_movehdup_ps(m));
+	return _mm_cvtss_f32(m);
+}
+
+AVX2 INLINE int hsum8i(__m256i v)
+{
+	__m128i m = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
+	m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
+	return _mm_cvtsi128_si32(m);
+}
+
+/* Four vectors of 8 int32 (each within int8 range) to 32 int8, in order. */
+AVX2 INLINE __m256i pack_i8x32(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+	const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+	const __m256i v = _mm256_packs_epi16(ab, cd);
+	/* the packs interleave 128-bit halves: dwords 0 4 1 5 2 6 3 7 -> 0..7 */
+	return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static const uint32_t abs_mask = 0x7fffffff;
+
+/* Q8_0 / Q8_1 activations: per 32 values q = round(x * 127 / amax). */
+AVX2 INLINE void pack_q8_32(const float *x, const struct kern_shape *sh, uint8_t *out, int q81)
+{
+	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	const __m256 am = _mm256_castsi256_ps(_mm256_set1_epi32((int)abs_mask));
+	for (int64_t b = 0; b < sh->k / QK; b++) {
+		const float *xb = x + QK * b;
+		__m256 v[4], mx = _mm256_setzero_ps();
+		for (int i = 0; i < 4; i++) {
+			v[i] = _mm256_loadu_ps(xb + 8 * i);
+			mx = _mm256_max_ps(mx, _mm256_and_ps(v[i], am));
+		}
+		const float amax = hmax8(mx);
+		const __m256 id = _mm256_set1_ps(amax > 0 ? 127.f / amax : 0.f);
+		__m256i q[4], sum = _mm256_setzero_si256();
+		for (int i = 0; i < 4; i++) {
+			q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
+			sum = _mm256_add_epi32(sum, q[i]);
+		}
+		_mm256_storeu_si256((__m256i *)(out + QK * b), pack_i8x32(q[0], q[1], q[2], q[3]));
+		const float d = amax / 127.f, dh = _cvtsh_ss(_cvtss_sh(d, 0));
+		const int isum = hsum8i(sum);
+		fill8(s + 8 * b, dh);
+		g[b] = q81 ? _cvtsh_ss(_cvtss_sh(d * (float)isum, 0)) : dh * (float)isum;
 	}
-KERN_FOR_TYPES(PACK_FN)
+	zero_tail(sh, out);
+}
+
+/* Q8_K activations: per 256 values, the largest magnitude maps to -127. */
+AVX2 INLINE void pack_q8k(const float *x, const struct kern_shape *sh, uint8_t *out)
+{
+	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	const __m256 am = _mm256_castsi256_ps(_mm256_set1_epi32((int)abs_mask));
+	const int per = 16 / (sh->group / 16) == 16 ? 1 : 2; /* 16-value sums per group */
+	for (int64_t b = 0; b < sh->k / QK_K; b++) {
+		const float *xb = x + QK_K * b;
+		__m256 mx = _mm256_setzero_ps();
+		for (int i = 0; i < 32; i++)
+			mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(xb + 8 * i), am));
+		const float amax = hmax8(mx);
+		float d = 0;
+		int sums[16];
+		int8_t *q = (int8_t *)out + QK_K * b;
+		if (!(amax > 0) || amax == __builtin_inff()) {
+			memset(q, 0, QK_K);
+			memset(sums, 0, sizeof(sums));
+		} else {
+			/* the first value of largest magnitude, with its sign */
+			const __m256 vmax = _mm256_set1_ps(amax);
+			float max = 0;
+			for (int i = 0; i < 32; i++) {
+				const __m256 v = _mm256_loadu_ps(xb + 8 * i);
+				const int m = _mm256_movemask_ps(
+				        _mm256_cmp_ps(_mm256_and_ps(v, am), vmax, _CMP_EQ_OQ));
+				if (m) {
+					max = xb[8 * i + __builtin_ctz((unsigned)m)];
+					break;
+				}
+			}
+			const float iscale = -127.f / max;
+			const __m256 is = _mm256_set1_ps(iscale), top = _mm256_set1_ps(127.f);
+			for (int i = 0; i < 32; i += 4) {
+				__m256i qi[4];
+				for (int u = 0; u < 4; u++) {
+					const __m256 v = _mm256_mul_ps(
+					        _mm256_loadu_ps(xb + 8 * (i + u)), is);
+					qi[u] = _mm256_min_epi32(_mm256_cvtps_epi32(v),
+					                         _mm256_cvtps_epi32(top));
+				}
+				_mm256_storeu_si256((__m256i *)(q + 8 * i),
+				                    pack_i8x32(qi[0], qi[1], qi[2], qi[3]));
+				sums[i / 2] = hsum8i(_mm256_add_epi32(qi[0], qi[1]));
+				sums[i / 2 + 1] = hsum8i(_mm256_add_epi32(qi[2], qi[3]));
+			}
+			d = 1 / iscale;
+		}
+		for (int i = 0; i < 8; i++) /* 64 lanes of 4 */
+			fill8(s + 64 * b + 8 * i, d);
+		for (int j = 0; j < 16 / per; j++)
+			g[16 / per * b + j] =
+			        d * (float)(per == 1 ? sums[j] : sums[2 * j] + sums[2 * j + 1]);
+	}
+	zero_tail(sh, out);
+}
+
+AVX2 void kern_pack_avx2_F32(const float *x, const struct kern_shape *sh, uint8_t *out)
+{
+	kern_unpack_avx2_F32(x, sh, out);
+}
+
+AVX2 void kern_pack_avx2_F16(const float *x, const struct kern_shape *sh, uint8_t *out)
+{
+	float *f = kern_fptr(out);
+	int64_t i = 0;
+	for (; i + 8 <= sh->k; i += 8)
+		_mm256_storeu_ps(f + i,
+		                 _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), 0)));
+	for (; i < sh->k; i++)
+		f[i] = _cvtsh_ss(_cvtss_sh(x[i], 0));
+	memset(out + 4 * sh->k, 0, sh->stride - 4 * (size_t)sh->k);
+}
+
+AVX2 void kern_pack_avx2_BF16(const float *x, const struct kern_shape *sh, uint8_t *out)
+{
+	float *f = kern_fptr(out);
+	int64_t i = 0;
+	const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+	const __m256i hi = _mm256_set1_epi32((int)0xffff0000u), inf = _mm256_set1_epi32(0x7f800000);
+	const __m256i quiet = _mm256_set1_epi32(0x00400000);
+	for (; i + 8 <= sh->k; i += 8) {
+		const __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+		const __m256i r = _mm256_add_epi32(
+		        v, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(v, 16), one)));
+		/* nan: keep it, made quiet, as f32_to_bf16 does */
+		const __m256i isnan =
+		        _mm256_cmpgt_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x7fffffff)), inf);
+		const __m256i n = _mm256_or_si256(v, quiet);
+		_mm256_storeu_si256((__m256i *)(f + i),
+		                    _mm256_and_si256(_mm256_blendv_epi8(r, n, isnan), hi));
+	}
+	for (; i < sh->k; i++)
+		f[i] = bf16_to_f32(f32_to_bf16(x[i]));
+	memset(out + 4 * sh->k, 0, sh->stride - 4 * (size_t)sh->k);
+}
+
+#define PACK_Q8(T, Q81)                                                                         \
+	AVX2 void kern_pack_avx2_##T(const float *x, const struct kern_shape *sh, uint8_t *out) \
+	{                                                                                       \
+		pack_q8_32(x, sh, out, Q81);                                                    \
+	}
+PACK_Q8(Q4_0, 0)
+PACK_Q8(Q5_0, 0)
+PACK_Q8(Q8_0, 0)
+PACK_Q8(Q4_1, 1)
+PACK_Q8(Q5_1, 1)
+
+#define PACK_Q8K(T)                                                                             \
+	AVX2 void kern_pack_avx2_##T(const float *x, const struct kern_shape *sh, uint8_t *out) \
+	{                                                                                       \
+		pack_q8k(x, sh, out);                                                           \
+	}
+PACK_Q8K(Q4_K)
+PACK_Q8K(Q5_K)
+PACK_Q8K(Q6_K)
 
 #define UNPACK_ENTRY(T) [TENSOR_##T] = kern_unpack_avx2_##T,
 #define PACK_ENTRY(T) [TENSOR_##T] = kern_pack_avx2_##T,
