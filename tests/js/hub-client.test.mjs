@@ -396,6 +396,30 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.equal(info.oid, EMPTY_SHA1);
   });
 
+  it("9b. valid but unusual file names round-trip (spaces, Unicode, +, =, parentheses)", async () => {
+    // The counterpart of SECURITY P1: the path grammar must not refuse names
+    // people use. (Names the JS client itself cannot address, like "#" or "%",
+    // are left out: it puts the path into the URL unencoded.)
+    const names = ["with space.txt", "naïve café.txt", "日本語/データ.txt", "a+b=c.txt", "copy (1).txt", "dir.with.dots/file-name_1.txt", "UPPER/Mixed.TXT"];
+    const out = await hub.uploadFiles(
+      C({ repo: REPO, commitTitle: "Step 9b names", files: names.map((p) => ({ path: p, content: new Blob([`content of ${p}\n`]) })) }),
+    );
+    track(out, "Step 9b names");
+    for (const p of names) files.set(p, Buffer.from(`content of ${p}\n`));
+    const listed = [];
+    for await (const e of hub.listFiles(C({ repo: REPO, recursive: true }))) listed.push(e.path);
+    for (const p of names) {
+      assert.ok(listed.includes(p), `${p} not listed as sent (NFC, no decoding): ${listed.filter((x) => !x.startsWith("many/"))}`);
+      const blob = await hub.downloadFile(C({ repo: REPO, path: p }));
+      assert.ok(blob, `downloadFile(${p}) gave null`);
+      assert.equal(await blob.text(), `content of ${p}\n`);
+    }
+    const infos = await hub.pathsInfo(C({ repo: REPO, paths: names }));
+    assert.deepEqual(infos.map((i) => i.path).sort(), [...names].sort());
+    assert.equal(await hub.fileExists(C({ repo: REPO, path: "a+b=c.txt" })), true);
+    assert.equal(await hub.fileExists(C({ repo: REPO, path: "a b=c.txt" })), false, "'+' in a path is not a space");
+  });
+
   it("10. metadata: modelInfo at HEAD (sha, filePaths), pathsInfo with expand, fileExists", async () => {
     const n = f.log.length;
     const mi = await hub.modelInfo(C({ name: REPO, additionalFields: ["sha", "filePaths"] }));
