@@ -67,6 +67,16 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	api_config_init(&api);
 	hub_config_init(&hcfg);
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: huddle serve [--data DIR] [--host ADDR] [--port N] "
+			       "[--public-url URL]\n"
+			       "  [--lfs-multipart-threshold BYTES] [--lfs-chunk-size BYTES]\n"
+			       "  [--tree-page-size N] [--list-page-size N] [--max-body BYTES]\n"
+			       "  [--max-connections N] [--timeout SECONDS]\n");
+			return 0;
+		}
+	}
+	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
 		const char *eq = strchr(a, '=');
 		char name[64];
