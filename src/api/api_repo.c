@@ -404,7 +404,9 @@ void api_repo_info(struct http_req *req)
 	if (info.repo.type == HUB_REPO_SPACE) {
 		json_object_set_new(
 		        j, "runtime",
-		        json_pack("{s:s,s:s}", "stage", "NO_APP_FILE", "hardware", "cpu-basic"));
+		        json_pack("{s:s,s:{s:n,s:n}}", "stage", "NO_APP_FILE", "hardware",
+		                  "current",
+		                  "requested")); /* the shape Python's SpaceRuntime reads */
 	}
 	hub_repo_info_release(&info);
 	http_respond_json(req, 200, j);
