@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { startServer, userCreate, orgCreate, orgAddMember, tokenCreate } from "./lib/huddle.mjs";
 import { loggingFetch, kindOf, api, assertError, commitRaw, lfsBatch } from "./lib/http.mjs";
-import { hub, blobBytes } from "./lib/hub.mjs";
+import { hub, blobBytes, getAllPages } from "./lib/hub.mjs";
 import { gitEnv } from "./lib/git.mjs";
 import { MiB, sha256, gitBlobSha1, lfsPointer, randomBytes, rid, isHex, unquote, tmpDir } from "./lib/util.mjs";
 
@@ -792,6 +792,95 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
       assert.equal(r.status, 416, r.describe());
       assert.equal(r.header("content-range"), `bytes */${size}`, r.describe());
     }
+  });
+
+  it("21. the Python client's wire forms (HUB-API.md 1, 3 and trace T9), sent raw", async () => {
+    const DATE_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/; // what huggingface_hub parses
+    // create_repo: no type for models, organization null (the caller), "private" instead of visibility.
+    const cr = await api(B, "POST", "/api/repos/create", { token: alice, json: { name: `${R}-py`, organization: null, private: true } });
+    assert.equal(cr.status, 200, cr.describe());
+    assert.equal(cr.json.url, `${B}/alice/${R}-py`);
+    assert.equal((await hub.modelInfo(C({ name: `alice/${R}-py` }))).private, true);
+    const again = await api(B, "POST", "/api/repos/create", { token: alice, json: { name: `${R}-py`, organization: null, private: true } });
+    assertError(again, 409);
+    assert.equal(again.json.url, `${B}/alice/${R}-py`, "exist_ok reads the 409 body's url");
+
+    // list_models with Python's parameters, old `direction=-1` and `expand[]=`.
+    const lm = await api(B, "GET", `/api/models?search=${R}&author=alice&sort=downloads&direction=-1&limit=50&full=true&config=true&cardData=true`, {
+      token: alice,
+    });
+    assert.equal(lm.status, 200, lm.describe());
+    assert.ok(
+      lm.json.some((m) => m.id === REPO),
+      lm.describe(),
+    );
+    const ex = await api(B, "GET", `/api/models/${REPO}?expand[]=likes&expand[]=sha`, { token: alice });
+    assert.equal(ex.status, 200, ex.describe());
+
+    // Revisions quoted with safe="" (dev%2Fx) in every position, also in /tree/.
+    assert.equal((await api(B, "POST", `/api/models/${REPO}/branch/py%2Fdev`, { token: alice, json: { startingPoint: "main" } })).status, 200);
+    const refs = await api(B, "GET", `/api/models/${REPO}/refs`, { token: alice });
+    assert.ok(
+      refs.json.branches.some((b) => b.name === "py/dev"),
+      refs.describe(),
+    );
+    const { items: tree } = await getAllPages(B, `/api/models/${REPO}/tree/py%2Fdev?recursive=true&expand=false`, { token: alice });
+    assert.ok(tree.some((e) => e.path === "model.bin"), `tree/py%2Fdev: ${tree.length} entries without model.bin`);
+    const hd = await api(B, "HEAD", `/${REPO}/resolve/py%2Fdev/model.bin`, { token: alice });
+    assert.ok([200, 302].includes(hd.status), hd.describe());
+    assert.equal(hd.header("x-repo-commit"), head, hd.describe());
+    const ci = await api(B, "GET", `/api/models/${REPO}/commits/py%2Fdev?limit=1`, { token: alice });
+    assert.equal(ci.status, 200, ci.describe());
+    assert.equal(typeof ci.json[0].authors[0].user, "string", "commits authors[].user (Python reads it with [...])");
+    assert.equal((await api(B, "DELETE", `/api/models/${REPO}/branch/py%2Fdev`, { token: alice })).status, 200);
+
+    // lfs_upload: batch with hash_algo "sha256", PUT without auth, then verify with Bearer.
+    const bytes = randomBytes(3 * MiB);
+    const oid = sha256(bytes);
+    const b = await api(B, "POST", `/${REPO}.git/info/lfs/objects/batch`, {
+      token: alice,
+      body: JSON.stringify({
+        operation: "upload",
+        transfers: ["basic", "multipart"],
+        hash_algo: "sha256",
+        ref: { name: "main" },
+        objects: [{ oid, size: bytes.length }],
+      }),
+      headers: { Accept: "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json" },
+    });
+    assert.equal(b.status, 200, b.describe());
+    const act = b.json.objects[0].actions;
+    assert.ok(act?.upload && act.verify?.href?.startsWith(B + "/"), `Python uses verify when offered:\n${b.describe()}`);
+    const put = await api(B, "PUT", act.upload.href, { body: bytes, headers: act.upload.header ?? {} });
+    assert.ok(put.status >= 200 && put.status < 300, put.describe());
+    const v = await api(B, "POST", act.verify.href, { token: alice, json: { oid, size: bytes.length }, headers: act.verify.header ?? {} });
+    assert.ok(v.status >= 200 && v.status < 300, v.describe());
+    const cm = await commitRaw(
+      B,
+      "model",
+      REPO,
+      [
+        { key: "header", value: { summary: "Python-style LFS commit", description: "" } },
+        { key: "lfsFile", value: { path: "py.bin", algo: "sha256", oid, size: bytes.length } },
+      ],
+      { token: alice },
+    );
+    assert.equal(cm.status, 200, cm.describe());
+    assert.ok(isHex(cm.json.commitOid, 40) && cm.json.commitUrl === `${B}/${REPO}/commit/${cm.json.commitOid}`, cm.describe());
+    track({ commit: { oid: cm.json.commitOid } }, "Python-style LFS commit");
+    files.set("py.bin", bytes);
+
+    // Dates everywhere are YYYY-MM-DDTHH:MM:SS[.fff]Z.
+    const who = await api(B, "GET", "/api/whoami-v2", { token: alice });
+    const info = await api(B, "GET", `/api/models/${REPO}/revision/main`, { token: alice });
+    const commits = await api(B, "GET", `/api/models/${REPO}/commits/main?limit=3`, { token: alice });
+    const pinfo = await api(B, "POST", `/api/models/${REPO}/paths-info/main`, { token: alice, json: { paths: ["py.bin"], expand: true } });
+    const dates = [who.json.auth.accessToken.createdAt, info.json.lastModified, ...commits.json.map((c) => c.date), pinfo.json[0].lastCommit.date];
+    if (info.json.createdAt !== undefined) dates.push(info.json.createdAt);
+    for (const d of dates) assert.match(d, DATE_RE);
+    // Errors carry X-Request-Id (both clients show it).
+    const miss = await api(B, "GET", `/api/models/alice/missing-${R}`, { token: alice });
+    assert.ok(miss.header("x-request-id"), miss.describe());
   });
 });
 

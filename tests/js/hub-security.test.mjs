@@ -249,6 +249,13 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
       ["DELETE", "/api/repos/delete", { json: { name: r.split("/")[1], organization: r.split("/")[0], type: "model" } }],
       ["GET", `/${r}.git/info/refs?service=git-upload-pack`],
       ["GET", `/${r}/info/refs?service=git-upload-pack`],
+      // The web UI: the model-card page and the repo's other pages.
+      ["GET", `/${r}`],
+      ["GET", `/${r}/tree/main`],
+      ["GET", `/${r}/blob/main/README.md`],
+      ["GET", `/${r}/commits/main`],
+      ["GET", `/${r}/api`],
+      ["GET", `/${r}/settings`],
       [
         "POST",
         `/${r}.git/info/lfs/objects/batch`,
@@ -275,7 +282,10 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
         .split(r)
         .join("<REPO>")
         .replace(new RegExp(`\\b${r.split("/")[1]}\\b`, "g"), "<NAME>")
-        .replace(/"request_?id"\s*:\s*"[^"]*"/gi, '"request_id":"<ID>"');
+        .split(encodeURIComponent(r))
+        .join("<REPO>")
+        .replace(/"request_?id"\s*:\s*"[^"]*"/gi, '"request_id":"<ID>"')
+        .replace(/nonce="[^"]*"/g, 'nonce="<NONCE>"');
     const check = collector();
     for (const [who, token] of [
       ["anonymous", undefined],
@@ -291,7 +301,11 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
           const rm = await api(B, m[i][0], m[i][1], { token, ...(m[i][2] ?? {}) });
           const what = `${who} ${meth} ${p}`;
           assert.notEqual(rp.status, 403, `${what}: a 403 reveals the repo:\n${rp.describe()}`);
-          assert.ok(rp.status === 404 || rp.status === 401, `${what}: expected 404 (or 401):\n${rp.describe()}`);
+          // A signed-out visitor of a web page may be sent to /login instead (the
+          // same for a missing repo, checked below).
+          const toLogin = !p.startsWith("/api/") && rp.status >= 300 && rp.status < 400 && /^\/login\?/.test(rp.header("location") ?? "");
+          assert.ok(rp.status === 404 || rp.status === 401 || toLogin, `${what}: expected 404 (or 401):\n${rp.describe()}`);
+          assert.equal(norm(rp.header("location") ?? "", "alice/priv"), norm(rm.header("location") ?? "", "alice/doesnotexist"), `${what}: redirects differ`);
           if (token && p.startsWith("/api/")) assert.equal(rp.status, 404, `${what}: a signed-in caller gets 404:\n${rp.describe()}`);
           assert.equal(rp.status, rm.status, `${what}: status differs from a missing repo:\n${rp.describe()}\n${rm.describe()}`);
           assert.equal(rp.header("x-error-code"), rm.header("x-error-code"), `${what}: X-Error-Code differs`);
@@ -326,6 +340,19 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
         const ids = r.json.map((x) => x.id);
         assert.ok(!ids.includes("alice/priv"), `${who} ${q} lists alice/priv: ${ids}`);
         if (who !== "carol (acme write member, not alice's)") assert.ok(!ids.includes("acme/priv"), `${who} ${q} lists acme/priv: ${ids}`);
+      }
+    }
+    // The web listing, profile page and the model lists of the inference API and
+    // the chat playground (when they exist) do not mention private repos either.
+    for (const [who, token] of [
+      ["anonymous", undefined],
+      ["mallory", T.mallory.write],
+    ]) {
+      for (const p of ["/models?search=priv", "/models", "/alice", "/acme", "/v1/models", "/chat/api/models"]) {
+        const r = await api(B, "GET", p, { token });
+        if (r.status === 404) continue;
+        assert.ok(r.status < 500, r.describe());
+        assert.ok(!r.text.includes("alice/priv") && !r.text.includes("acme/priv"), `${who} GET ${p} mentions a private repo`);
       }
     }
     // ...but do show them to their owner (the control that makes the above meaningful).
