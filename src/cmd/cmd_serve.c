@@ -187,6 +187,11 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 		                opts.host, http_server_port(srv));
 	}
 	api.public_url = pub;
+	if (!public_url && (!strcmp(opts.host, "0.0.0.0") || !strcmp(opts.host, "::")))
+		log_warn(
+		        "serve: listening on every address: pass --public-url with the URL clients "
+		        "use, the URLs sent now start with %s",
+		        pub);
 	web_listening(web, pub, opts.host, http_server_port(srv));
 	/* The one line tests and scripts wait for. */
 	printf(strchr(opts.host, ':') ? "huddle listening on http://[%s]:%d\n"

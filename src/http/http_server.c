@@ -507,7 +507,7 @@ static void req_free(struct http_req *req)
  * a request line cannot forge log lines. */
 static void log_escape(struct buf *b, const char *s, size_t max)
 {
-	for (size_t i = 0; s[i] && i < max; i++) {
+	for (size_t i = 0; i < max && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
 			buf_printf(b, "\\x%02x", c);
