@@ -226,6 +226,7 @@ int repo_index_load(struct hub *h)
 	int rc = store_stmt(db, "SELECT " REPO_COLS REPO_FROM, &s);
 
 	h->idx = search_new();
+	search_bulk_begin(h->idx);
 	while (!rc && (rc = store_step(s)) == 1) {
 		struct repo_row r;
 		row_from_stmt(s, &r);
@@ -249,6 +250,7 @@ int repo_index_load(struct hub *h)
 	}
 	if (rc == 0 || rc == 1)
 		rc = 0;
+	search_bulk_end(h->idx);
 	store_stmt_done(s);
 	store_db_put(h->st, db);
 	return rc;

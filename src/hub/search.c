@@ -22,6 +22,8 @@
 #define N_BI (GRAM_BASE * GRAM_BASE)
 #define LIMIT_MAX 1000
 #define INTERSECT_SMALL 2048 /* stop intersecting below this many candidates */
+#define HEAP_DIRECT 4096 /* smaller candidate lists go straight to the heap */
+#define SCAN_FIRST_MAX 20000 /* most entries a speculative walk of the sort order visits */
 
 struct vec {
 	uint32_t *v;
@@ -43,6 +45,21 @@ static void vec_free(struct vec *a)
 	a->v = NULL;
 	a->n = a->cap = 0;
 }
+
+struct sblock {
+	uint32_t *v;
+	uint32_t n;
+};
+
+struct sarr {
+	struct sblock *b;
+	uint32_t nb, cap_b, total;
+	struct vec bulk; /* appended while bulk loading, sorted at the end */
+};
+
+struct spos {
+	uint32_t b, i; /* block, index in the block; b == nb: the end */
+};
 
 struct doc {
 	int64_t repo_id, owner_id;
@@ -74,7 +91,8 @@ struct search_index {
 	uint32_t n_docs, cap_docs, n_dead;
 	uint32_t n_live[N_TYPES];
 	struct idmap map;
-	struct vec sorted[N_TYPES][N_SORTS];
+	struct sarr sorted[N_TYPES][N_SORTS];
+	int bulk; /* search_bulk_begin: sort arrays filled at the end */
 	struct vec *tri[N_TYPES]; /* N_TRI each, allocated on first use */
 	struct vec *bi[N_TYPES];
 	struct intern authors, tags;
@@ -278,48 +296,177 @@ static int64_t doc_val(const struct doc *d, int si)
 	return si < 4 ? d->val[si] : 0;
 }
 
+static int cmp_full(const struct search_index *idx, int si, uint32_t dn, int64_t v, const char *lid,
+                    uint32_t dn2);
+
+/* The total order of documents under sort si. */
 static int cmp_docs(const struct search_index *idx, int si, uint32_t a, uint32_t b)
 {
-	const struct doc *da = &idx->docs[a], *db = &idx->docs[b];
-	return cmp_key(doc_val(da, si), da->lid, doc_val(db, si), db->lid);
+	const struct doc *db = &idx->docs[b];
+	return cmp_full(idx, si, a, doc_val(db, si), db->lid, b);
 }
 
-/* First position in arr whose key is >= (v, lid) (or > when strict). */
-static uint32_t lower_bound(const struct search_index *idx, const struct vec *arr, int si,
-                            int64_t v, const char *lid, int strict)
+/* ---- sorted arrays --------------------------------------------------------------
+ * The documents of one type in the order of one sort key, as a list of
+ * blocks of at most SARR_BLOCK doc numbers ("tiered vector"): finding a
+ * position is a binary search over the blocks' last keys then inside one
+ * block, and an insertion or removal moves at most one block's entries, so
+ * a download that reorders a repo costs microseconds, not a memmove of the
+ * whole million. Keys are (value, lowercase id, doc number): unique, so a
+ * document is always found again for removal.
+ */
+#define SARR_BLOCK 512 /* a block holds up to 2 * SARR_BLOCK entries */
+
+static int cmp_full(const struct search_index *idx, int si, uint32_t dn, int64_t v, const char *lid,
+                    uint32_t dn2)
 {
-	uint32_t lo = 0, hi = arr->n;
+	const struct doc *d = &idx->docs[dn];
+	int c = cmp_key(doc_val(d, si), d->lid, v, lid);
+	if (c || dn2 == UINT32_MAX)
+		return c;
+	return dn < dn2 ? -1 : dn > dn2;
+}
+
+/* First position whose key is >= (v, lid[, dn]) (> when strict). dn ==
+ * UINT32_MAX compares on (v, lid) only. */
+static struct spos sarr_bound(const struct search_index *idx, const struct sarr *a, int si,
+                              int64_t v, const char *lid, uint32_t dn, int strict)
+{
+	struct spos p = {0, 0};
+	uint32_t lo = 0, hi = a->nb;
+	/* the first block whose last key is >= (or >) the key */
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		const struct doc *d = &idx->docs[arr->v[mid]];
-		int c = cmp_key(doc_val(d, si), d->lid, v, lid);
+		const struct sblock *b = &a->b[mid];
+		int c = cmp_full(idx, si, b->v[b->n - 1], v, lid, dn);
 		if (c < 0 || (strict && c == 0))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo;
+	p.b = lo;
+	if (lo == a->nb)
+		return p;
+	const struct sblock *b = &a->b[lo];
+	uint32_t l = 0, h = b->n;
+	while (l < h) {
+		uint32_t mid = l + (h - l) / 2;
+		int c = cmp_full(idx, si, b->v[mid], v, lid, dn);
+		if (c < 0 || (strict && c == 0))
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	p.i = l;
+	return p;
+}
+
+static void sarr_new_block(struct sarr *a, uint32_t at)
+{
+	if (a->nb == a->cap_b) {
+		a->cap_b = a->cap_b ? a->cap_b * 2 : 16;
+		a->b = xrealloc(a->b, a->cap_b * sizeof(struct sblock));
+	}
+	memmove(a->b + at + 1, a->b + at, (a->nb - at) * sizeof(struct sblock));
+	a->b[at].v = xmalloc_array(2 * SARR_BLOCK, sizeof(uint32_t));
+	a->b[at].n = 0;
+	a->nb++;
 }
 
 static void sorted_insert(struct search_index *idx, int type, int si, uint32_t dn)
 {
-	struct vec *arr = &idx->sorted[type][si];
+	struct sarr *a = &idx->sorted[type][si];
 	const struct doc *d = &idx->docs[dn];
-	uint32_t pos = lower_bound(idx, arr, si, doc_val(d, si), d->lid, 0);
-	vec_push(arr, 0);
-	memmove(arr->v + pos + 1, arr->v + pos, (arr->n - 1 - pos) * sizeof(uint32_t));
-	arr->v[pos] = dn;
+
+	if (idx->bulk) {
+		vec_push(&a->bulk, dn);
+		return;
+	}
+	struct spos p = sarr_bound(idx, a, si, doc_val(d, si), d->lid, dn, 0);
+	if (a->nb == 0) {
+		sarr_new_block(a, 0);
+		p.b = p.i = 0;
+	} else if (p.b == a->nb) {
+		p.b = a->nb - 1;
+		p.i = a->b[p.b].n;
+	}
+	struct sblock *b = &a->b[p.b];
+	memmove(b->v + p.i + 1, b->v + p.i, (b->n - p.i) * sizeof(uint32_t));
+	b->v[p.i] = dn;
+	b->n++;
+	a->total++;
+	if (b->n == 2 * SARR_BLOCK) { /* split in halves */
+		sarr_new_block(a, p.b + 1);
+		b = &a->b[p.b];
+		memcpy(a->b[p.b + 1].v, b->v + SARR_BLOCK, SARR_BLOCK * sizeof(uint32_t));
+		a->b[p.b + 1].n = SARR_BLOCK;
+		b->n = SARR_BLOCK;
+	}
 }
 
 static void sorted_remove(struct search_index *idx, int type, int si, uint32_t dn)
 {
-	struct vec *arr = &idx->sorted[type][si];
+	struct sarr *a = &idx->sorted[type][si];
 	const struct doc *d = &idx->docs[dn];
-	uint32_t pos = lower_bound(idx, arr, si, doc_val(d, si), d->lid, 0);
-	if (pos < arr->n && arr->v[pos] == dn) {
-		memmove(arr->v + pos, arr->v + pos + 1, (arr->n - pos - 1) * sizeof(uint32_t));
-		arr->n--;
+
+	if (idx->bulk)
+		return; /* dead documents are dropped when the bulk load ends */
+	struct spos p = sarr_bound(idx, a, si, doc_val(d, si), d->lid, dn, 0);
+	if (p.b == a->nb || a->b[p.b].v[p.i] != dn)
+		return;
+	struct sblock *b = &a->b[p.b];
+	memmove(b->v + p.i, b->v + p.i + 1, (b->n - p.i - 1) * sizeof(uint32_t));
+	b->n--;
+	a->total--;
+	if (b->n == 0) {
+		free(b->v);
+		memmove(a->b + p.b, a->b + p.b + 1, (a->nb - p.b - 1) * sizeof(struct sblock));
+		a->nb--;
 	}
+}
+
+static void sarr_free(struct sarr *a)
+{
+	for (uint32_t i = 0; i < a->nb; i++)
+		free(a->b[i].v);
+	free(a->b);
+	vec_free(&a->bulk);
+	memset(a, 0, sizeof(*a));
+}
+
+struct sort_ctx {
+	const struct search_index *idx;
+	int si;
+};
+
+static int cmp_bulk(const void *x, const void *y, void *arg)
+{
+	const struct sort_ctx *c = arg;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	const struct doc *db = &c->idx->docs[b];
+	return cmp_full(c->idx, c->si, a, doc_val(db, c->si), db->lid, b);
+}
+
+/* Sorts what bulk loading appended and cuts it into blocks. */
+static void sarr_finish_bulk(struct search_index *idx, struct sarr *a, int si)
+{
+	struct sort_ctx c = {idx, si};
+	struct vec *v = &a->bulk;
+	if (v->n)
+		qsort_r(v->v, v->n, sizeof(uint32_t), cmp_bulk, &c);
+	/* Blocks filled to 7/8, leaving room for inserts before a split. */
+	const uint32_t fill = 2 * SARR_BLOCK - SARR_BLOCK / 4;
+	for (uint32_t i = 0; i < v->n; i++) {
+		uint32_t dn = v->v[i];
+		if (!idx->docs[dn].alive || (i > 0 && v->v[i - 1] == dn))
+			continue;
+		if (a->nb == 0 || a->b[a->nb - 1].n == fill)
+			sarr_new_block(a, a->nb);
+		struct sblock *b = &a->b[a->nb - 1];
+		b->v[b->n++] = dn;
+		a->total++;
+	}
+	vec_free(v);
 }
 
 /* ---- index maintenance -------------------------------------------------------------- */
@@ -332,7 +479,7 @@ static void free_structures(struct search_index *idx)
 {
 	for (int t = 0; t < N_TYPES; t++) {
 		for (int s = 0; s < N_SORTS; s++)
-			vec_free(&idx->sorted[t][s]);
+			sarr_free(&idx->sorted[t][s]);
 		if (idx->tri[t])
 			for (uint32_t i = 0; i < N_TRI; i++)
 				vec_free(&idx->tri[t][i]);
@@ -485,6 +632,8 @@ static void rebuild(struct search_index *idx)
 	idx->cap_docs = n_old - idx->n_dead + 1;
 	idx->n_docs = 0;
 	idx->n_dead = 0;
+	int was_bulk = idx->bulk;
+	idx->bulk = 1;
 	for (uint32_t i = 0; i < n_old; i++) {
 		if (!old[i].alive) {
 			free(old[i].lid);
@@ -497,6 +646,23 @@ static void rebuild(struct search_index *idx)
 		index_doc(idx, dn);
 	}
 	free(old);
+	if (!was_bulk)
+		search_bulk_end(idx);
+}
+
+void search_bulk_begin(struct search_index *idx)
+{
+	idx->bulk = 1;
+}
+
+void search_bulk_end(struct search_index *idx)
+{
+	if (!idx->bulk)
+		return;
+	idx->bulk = 0;
+	for (int t = 0; t < N_TYPES; t++)
+		for (int si = 0; si < N_SORTS; si++)
+			sarr_finish_bulk(idx, &idx->sorted[t][si], si);
 }
 
 void search_remove(struct search_index *idx, int64_t repo_id)
@@ -571,6 +737,10 @@ void search_update_counts(struct search_index *idx, int64_t repo_id, int64_t dow
 	for (int s = 0; s < 3; s++) {
 		if (d->val[s] == nv[s])
 			continue;
+		if (idx->bulk) { /* sorted when the bulk load ends */
+			d->val[s] = nv[s];
+			continue;
+		}
 		sorted_remove(idx, d->type, s, dn);
 		d->val[s] = nv[s];
 		sorted_insert(idx, d->type, s, dn);
@@ -600,7 +770,8 @@ size_t search_memory(const struct search_index *idx)
 		m += strlen(idx->docs[i].lid) + 1 + idx->docs[i].n_tags * sizeof(uint32_t);
 	for (int t = 0; t < N_TYPES; t++) {
 		for (int s = 0; s < N_SORTS; s++)
-			m += idx->sorted[t][s].cap * sizeof(uint32_t);
+			m += idx->sorted[t][s].nb *
+			     (sizeof(struct sblock) + 2 * SARR_BLOCK * sizeof(uint32_t));
 		if (idx->tri[t]) {
 			m += (N_TRI + N_BI) * sizeof(struct vec);
 			for (uint32_t i = 0; i < N_TRI; i++)
@@ -751,33 +922,60 @@ out:
 }
 
 /* Walks the sort array from the cursor, keeping hits (optionally only docs
- * in the candidate bitmap). */
-static void run_scan(struct qctx *x, const uint64_t *bitmap, size_t want, struct vec *hits)
+ * in the candidate bitmap), until `want` hits or `budget` entries looked
+ * at. Returns 1 if it stopped on the budget (the answer is incomplete). */
+static int run_scan(struct qctx *x, const uint64_t *bitmap, size_t want, size_t budget,
+                    struct vec *hits)
 {
-	const struct vec *arr = &x->idx->sorted[x->type][x->si];
+	const struct sarr *a = &x->idx->sorted[x->type][x->si];
+	size_t seen = 0;
+	struct spos p = {0, 0};
+
 	if (!x->desc) {
-		uint32_t i = x->has_cursor
-		                     ? lower_bound(x->idx, arr, x->si, x->cur_val, x->cur_lid, 1)
-		                     : 0;
-		for (; i < arr->n && hits->n < want; i++) {
-			uint32_t dn = arr->v[i];
-			if (bitmap && !(bitmap[dn >> 6] >> (dn & 63) & 1))
-				continue;
-			if (matches(x, dn))
-				vec_push(hits, dn);
+		if (x->has_cursor)
+			p = sarr_bound(x->idx, a, x->si, x->cur_val, x->cur_lid, UINT32_MAX, 1);
+		for (; p.b < a->nb; p.b++, p.i = 0) {
+			const struct sblock *b = &a->b[p.b];
+			for (; p.i < b->n; p.i++) {
+				if (hits->n >= want)
+					return 0;
+				if (seen++ >= budget)
+					return 1;
+				uint32_t dn = b->v[p.i];
+				if (bitmap && !(bitmap[dn >> 6] >> (dn & 63) & 1))
+					continue;
+				if (matches(x, dn))
+					vec_push(hits, dn);
+			}
 		}
 	} else {
-		uint32_t i = x->has_cursor
-		                     ? lower_bound(x->idx, arr, x->si, x->cur_val, x->cur_lid, 0)
-		                     : arr->n;
-		while (i > 0 && hits->n < want) {
-			uint32_t dn = arr->v[--i];
-			if (bitmap && !(bitmap[dn >> 6] >> (dn & 63) & 1))
-				continue;
-			if (matches(x, dn))
-				vec_push(hits, dn);
+		if (x->has_cursor)
+			p = sarr_bound(x->idx, a, x->si, x->cur_val, x->cur_lid, UINT32_MAX, 0);
+		else
+			p.b = a->nb;
+		/* p is the first entry not to visit; walk backwards from it */
+		for (;;) {
+			if (p.b == a->nb || p.i == 0) {
+				if (p.b == 0)
+					break;
+				p.b--;
+				p.i = a->b[p.b].n;
+			}
+			const struct sblock *b = &a->b[p.b];
+			while (p.i > 0) {
+				if (hits->n >= want)
+					return 0;
+				if (seen++ >= budget)
+					return 1;
+				uint32_t dn = b->v[--p.i];
+				if (bitmap && !(bitmap[dn >> 6] >> (dn & 63) & 1))
+					continue;
+				if (matches(x, dn))
+					vec_push(hits, dn);
+			}
 		}
 	}
+	return 0;
 }
 
 /* Top `want` of the candidates in scan order, through a max-heap whose root
@@ -915,11 +1113,21 @@ int search_query(const struct search_index *idx, const struct search_query *q,
 		goto done;
 
 	if (n_sources == 0) {
-		run_scan(&x, NULL, limit + 1, &hits);
+		run_scan(&x, NULL, limit + 1, SIZE_MAX, &hits);
 	} else {
 		qsort(sources, n_sources, sizeof(sources[0]), cmp_vec_size);
 		if (sources[0]->n == 0)
 			goto done;
+		uint32_t n_type = idx->n_live[x.type] ? idx->n_live[x.type] : 1;
+		/* Dense query: the hits are probably near the top of the sort
+		 * order; walk it for a bounded number of entries first (about 3x
+		 * what the smallest list's density predicts). */
+		size_t budget = 3 * (limit + 1) * (size_t)n_type / sources[0]->n + 1024;
+		if (sources[0]->n > HEAP_DIRECT + 8 * limit && budget <= SCAN_FIRST_MAX) {
+			if (!run_scan(&x, NULL, limit + 1, budget, &hits))
+				goto done;
+			hits.n = 0;
+		}
 		/* Narrow the candidates by intersecting the smallest lists. */
 		const struct vec *c = sources[0];
 		for (size_t i = 1; i < n_sources && c->n > INTERSECT_SMALL; i++) {
@@ -929,15 +1137,18 @@ int search_query(const struct search_index *idx, const struct search_query *q,
 			tmp = t;
 			c = &cand;
 		}
-		uint32_t n_type = idx->n_live[x.type];
-		if (c->n <= 8 * limit + n_type / 16) {
+		/* Few candidates: check each and keep the top ones (each check is a
+		 * random access, ~100 ns). Many: walk the sort order testing a
+		 * bitmap of the candidates (~2 ns an entry) and check only those,
+		 * stopping at `limit` hits after about limit * n / c entries. */
+		if ((uint64_t)c->n * c->n <= (uint64_t)(limit + 1) * n_type / 64) {
 			run_heap(&x, c, limit + 1, &hits);
 		} else {
 			size_t words = (idx->n_docs + 63) / 64;
 			uint64_t *bitmap = xcalloc(words ? words : 1, sizeof(uint64_t));
 			for (uint32_t i = 0; i < c->n; i++)
 				bitmap[c->v[i] >> 6] |= 1ull << (c->v[i] & 63);
-			run_scan(&x, bitmap, limit + 1, &hits);
+			run_scan(&x, bitmap, limit + 1, SIZE_MAX, &hits);
 			free(bitmap);
 		}
 	}

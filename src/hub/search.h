@@ -66,6 +66,10 @@ void search_free(struct search_index *idx);
 /* Inserts or replaces the document of d->repo_id. */
 void search_put(struct search_index *idx, const struct search_doc *d);
 void search_remove(struct search_index *idx, int64_t repo_id);
+/* Loading many documents: between begin and end, search_put appends and
+ * the sort orders are built once at the end (queries must wait for end). */
+void search_bulk_begin(struct search_index *idx);
+void search_bulk_end(struct search_index *idx);
 /* Cheap updates that keep the document (no re-indexing of grams). */
 void search_update_counts(struct search_index *idx, int64_t repo_id, int64_t downloads,
                           int64_t likes, int64_t modified_ms);

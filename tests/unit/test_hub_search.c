@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_DOCS 2500
+#define N_DOCS 8000
 #define N_AUTHORS 40
 #define N_TAGS 12
 
@@ -88,8 +88,8 @@ static void new_doc(struct search_index *idx, int64_t repo_id)
 	char tmp[64];
 	make_id(tmp, sizeof(tmp), m->owner_id);
 	/* The namespace's name is tied to the owner (one author, one name). */
-	snprintf(m->id, sizeof(m->id), "%s%lld%s", m->owner_is_org ? "org" : "User",
-	         (long long)m->owner_id, strchr(tmp, '/'));
+	snprintf(m->id, sizeof(m->id), "%s%lld%s-%lld", m->owner_is_org ? "org" : "User",
+	         (long long)m->owner_id, strchr(tmp, '/'), (long long)repo_id);
 	m->is_private = rnd() % 10 == 0;
 	m->downloads = (int64_t)(rnd() % 50); /* many ties */
 	m->likes = (int64_t)(rnd() % 5);
@@ -280,7 +280,13 @@ static void test_random(void)
 	int64_t next_id = 1;
 	int bad = 0;
 
-	for (int i = 0; i < N_DOCS; i++)
+	/* The first half bulk-loaded (as the hub does at open), the rest one
+	 * by one. */
+	search_bulk_begin(idx);
+	for (int i = 0; i < N_DOCS / 2; i++)
+		new_doc(idx, next_id++);
+	search_bulk_end(idx);
+	for (int i = N_DOCS / 2; i < N_DOCS; i++)
 		new_doc(idx, next_id++);
 	CHECK_EQ_INT(search_count(idx), N_DOCS);
 	for (int round = 0; round < 400; round++) {
@@ -316,8 +322,9 @@ static void test_random(void)
 					for (size_t t = 0; t < m->n_tags; t++)
 						m->tags[t] = (char *)tag_names[rnd() % N_TAGS];
 					if (rnd() % 2)
-						snprintf(strchr(m->id, '/') + 1, 20, "renamed-%d",
-						         (int)(rnd() % 100000));
+						snprintf(strchr(m->id, '/') + 1, 24,
+						         "renamed-%d-%lld", (int)(rnd() % 1000),
+						         (long long)m->repo_id);
 					to_search_doc(m, &d);
 					search_put(idx, &d);
 				}
