@@ -5,7 +5,7 @@
   // Copy buttons: data-copy="ID" copies the text of element ID,
   // data-copy-text="..." copies the value itself.
   document.addEventListener("click", async (ev) => {
-    const btn = ev.target.closest("button.copy");
+    const btn = ev.target.closest("button[data-copy], button[data-copy-text]");
     if (!btn) return;
     let text = btn.dataset.copyText;
     if (text === undefined) {

@@ -312,6 +312,12 @@ void web_listening(struct web *w, const char *public_url, const char *host, int 
 
 	if (!w)
 		return;
+	/* inference in another process (huddle serve --role inference, or
+	 * behind a proxy): the playground relays there */
+	if (getenv("HUDDLE_INFERENCE_URL") && *getenv("HUDDLE_INFERENCE_URL")) {
+		web_set_urls(w, public_url, getenv("HUDDLE_INFERENCE_URL"));
+		return;
+	}
 	if (!host || !*host || !strcmp(host, "0.0.0.0"))
 		host = "127.0.0.1";
 	else if (!strcmp(host, "::") || !strcmp(host, "[::]"))

@@ -57,7 +57,8 @@ void web_set_urls(struct web *w, const char *public_url, const char *local_url);
  * cannot start; the API works without it. */
 struct web *web_attach(struct http_server *srv, struct hub *hub);
 /* Once it listens on host:port: sets the public URL and the local one the
- * chat relay uses (loopback when host is a wildcard address). */
+ * chat relay uses (loopback when host is a wildcard address), or the
+ * environment's HUDDLE_INFERENCE_URL when inference runs elsewhere. */
 void web_listening(struct web *w, const char *public_url, const char *host, int port);
 
 /* The route table, owned by w (register it after the API's routes: its
@@ -89,9 +90,14 @@ int web_md_render(const char *text, size_t n, enum web_md_mode mode, const char 
 void web_html_sanitize(const char *html, size_t n, struct buf *out);
 
 /* 1 if next is a same-origin relative path that is safe to redirect to
- * (starts with one '/', not "//" or "/\", no scheme, no control characters
- * or backslashes), else 0 (SECURITY W8). */
+ * (starts with one '/', not "//" or "/\", no scheme; printable ASCII
+ * without spaces or backslashes), else 0 (SECURITY W8). */
 int web_next_valid(const char *next);
+
+/* The decoded value of name in an application/x-www-form-urlencoded body
+ * ('+' is a space). *out is malloc'ed. 0, HD_ENOTFOUND, or HD_EINVAL for a
+ * bad escape, a NUL or invalid UTF-8. */
+int web_form_value(const char *body, size_t n, const char *name, char **out);
 
 /* The value of cookie name in a Cookie header into out (at most out_size-1
  * bytes). 0, or HD_ENOTFOUND / HD_ETOOBIG. */

@@ -109,9 +109,6 @@ int web_check_post(struct web_ctx *x);
 /* The decoded value of name in an application/x-www-form-urlencoded body
  * (request memory), or NULL. */
 const char *web_form(struct web_ctx *x, const char *name);
-/* The same over any buffer (pure; fuzzed). *out is malloc'ed. 0,
- * HD_ENOTFOUND, or HD_EINVAL for a bad escape. */
-int web_form_value(const char *body, size_t n, const char *name, char **out);
 /* Set-Cookie for a new session, or to clear it. */
 void web_cookie_set(struct web_ctx *x, const char *sid);
 void web_cookie_clear(struct web_ctx *x);

@@ -118,12 +118,16 @@ static int url_rewrite(const char *u, int link, const char *base_link, const cha
 		return 1;
 	case URL_PATH: buf_puts(out, u); return 1;
 	case URL_RELATIVE:
-		while (u[0] == '.' && u[1] == '/')
-			u += 2;
 		if (!link && has_dotdot(u))
 			return 0;
-		if (link ? base_link : base_img)
+		if (link ? base_link : base_img) {
+			/* "./x" is "x" under the base; without a base keep the "./",
+			 * which is what keeps "./javascript:x" a path (found by
+			 * libFuzzer) */
+			while (u[0] == '.' && u[1] == '/')
+				u += 2;
 			buf_puts(out, link ? base_link : base_img);
+		}
 		buf_puts(out, u);
 		return 1;
 	case URL_EXTERNAL:
@@ -697,9 +701,13 @@ static void heading_text(cmark_node *h, struct buf *t)
 
 static void make_slug(const char *text, struct buf *slug)
 {
+	int truncated = 0;
+
 	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (slug->len >= SLUG_MAX)
+		if (slug->len >= SLUG_MAX) {
+			truncated = 1;
 			break;
+		}
 		if (isalnum(*p))
 			buf_putc(slug, (char)tolower(*p));
 		else if (*p == ' ' || *p == '-')
@@ -709,12 +717,15 @@ static void make_slug(const char *text, struct buf *slug)
 		else if (*p >= 0x80)
 			buf_putc(slug, (char)*p);
 	}
-	/* do not end in the middle of a UTF-8 sequence */
-	while (slug->len && ((unsigned char)slug->data[slug->len - 1] & 0xc0) == 0x80)
-		slug->len--;
-	if (slug->len && (unsigned char)slug->data[slug->len - 1] >= 0xc0)
-		slug->len--;
-	slug->data[slug->len] = 0;
+	/* cut at a character boundary: drop a last sequence that may be partial */
+	if (truncated && slug->len && (unsigned char)slug->data[slug->len - 1] >= 0x80) {
+		while (slug->len && ((unsigned char)slug->data[slug->len - 1] & 0xc0) == 0x80)
+			slug->len--;
+		if (slug->len && (unsigned char)slug->data[slug->len - 1] >= 0xc0)
+			slug->len--;
+	}
+	if (slug->data)
+		slug->data[slug->len] = 0;
 	if (!slug->len)
 		buf_puts(slug, "section");
 }

@@ -404,7 +404,9 @@ int web_next_valid(const char *next)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)next[i];
-		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+		/* printable ASCII only: what we produce is percent-encoded, and it
+		 * goes into a Location header as is */
+		if (ch <= 0x20 || ch >= 0x7f || ch == '\\')
 			return 0;
 	}
 	return 1;

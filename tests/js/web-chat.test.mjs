@@ -1,0 +1,161 @@
+// web-chat.test.mjs: issue 5 acceptance, the chat playground. Against the
+// real inference service with the stories260K model: a reply streams in
+// token by token (and equals the API's greedy answer), Stop ends a stream
+// half-way, Regenerate and "edit the last message" resend, the system prompt,
+// sampling settings and the conversation survive a reload, Copy copies the
+// raw answer. Skips (saying why) while the server has no /v1 API.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
+import { api } from "./lib/http.mjs";
+import { slow } from "./lib/util.mjs";
+import { launchBrowser, haveChromium, screenshot, signIn } from "./web-browser.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MODEL_PATH = process.env.HUDDLE_STORIES260K || path.resolve(here, "../../../shared/data/models/stories260K.gguf");
+const MODEL = "stories260K";
+let skip = !haveChromium() ? "chromium is not installed (scripts/deps --test)"
+  : !fs.existsSync(MODEL_PATH) ? `no model at ${MODEL_PATH}` : false;
+let srv, token, b, page;
+
+before(async () => {
+  if (skip) return;
+  try {
+    srv = await startServer({ args: ["--model", `${MODEL}=${MODEL_PATH}`] });
+  } catch (e) {
+    skip = `huddle serve does not take --model yet (the inference service): ${e.message.split("\n")[0]}`;
+    return;
+  }
+  const models = await api(srv.url, "GET", "/v1/models");
+  if (models.status === 404) {
+    skip = "no /v1 API in this build yet (the inference service)";
+    return;
+  }
+  await userCreate(srv.dataDir, "alice");
+  token = await tokenCreate(srv.dataDir, "alice", { role: "write" });
+  b = await launchBrowser();
+  await b.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: srv.url });
+  page = await b.newPage(srv.url);
+  await signIn(page, srv.url, token, `/chat?model=${MODEL}`);
+});
+
+after(async () => {
+  if (b) await b.close();
+  if (srv) {
+    const r = await srv.stop();
+    assert.equal(r.code, 0, `server exit ${r.code}\n${r.output.slice(-3000)}`);
+  }
+});
+
+const assistantBodies = () => page.locator("#hd-messages .msg.assistant .body");
+
+// Counts the text updates of the streaming reply (a MutationObserver in the
+// page), and optionally clicks Stop at the first one.
+async function watchStream({ stopAtFirst = false } = {}) {
+  await page.evaluate((stop) => {
+    window.__updates = 0;
+    const seen = new Set();
+    const obs = new MutationObserver(() => {
+      const body = document.querySelector("#hd-messages .msg.assistant:last-child .body.streaming");
+      if (!body || !body.textContent || seen.has(body.textContent)) return;
+      seen.add(body.textContent);
+      window.__updates++;
+      if (stop && window.__updates === 1) document.getElementById("hd-stop").click();
+    });
+    obs.observe(document.getElementById("hd-messages"), { subtree: true, childList: true, characterData: true });
+  }, stopAtFirst);
+}
+
+async function send(text) {
+  await page.fill("#hd-input", text);
+  await page.click("#hd-send");
+  await page.waitForFunction(() => ["done", "stopped"].includes(document.getElementById("hd-chat").dataset.state) &&
+    document.getElementById("hd-stop").hidden, null, { timeout: slow(60000) });
+}
+
+async function setSettings({ temperature, topP, maxTokens, system }) {
+  if (temperature !== undefined) await page.locator("#hd-temperature").fill(String(temperature));
+  if (topP !== undefined) await page.locator("#hd-top-p").fill(String(topP));
+  if (maxTokens !== undefined) await page.fill("#hd-max-tokens", String(maxTokens));
+  if (system !== undefined) await page.fill("#hd-system", system);
+}
+
+test("a reply streams token by token and equals the API's greedy answer", { skip }, async (t) => {
+  if (skip) return t.skip(skip);
+  assert.equal(await page.inputValue("#hd-model"), MODEL);
+  await page.waitForFunction(() => /available/.test(document.getElementById("hd-model-note").textContent));
+  await setSettings({ temperature: 0, topP: 1, maxTokens: 48 });
+  await watchStream();
+  await send("Once upon a time");
+  const reply = (await assistantBodies().last().textContent()).trim();
+  assert.ok(reply.length > 0, "empty reply");
+  assert.ok(await page.evaluate(() => window.__updates) >= 3, "the reply did not stream");
+  assert.equal(await page.locator("#hd-chat").getAttribute("data-state"), "done");
+  const ref = await api(srv.url, "POST", "/v1/chat/completions", { token, json: {
+    model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], temperature: 0, top_p: 1, max_tokens: 48 } });
+  assert.equal(ref.status, 200, ref.describe());
+  assert.equal(reply, ref.json.choices[0].message.content.trim());
+  await screenshot(page, "chat.png");
+  b.assertClean("stream");
+});
+
+test("Stop ends a stream half-way", { skip }, async (t) => {
+  if (skip) return t.skip(skip);
+  await page.click("#hd-clear");
+  await setSettings({ temperature: 0, topP: 1, maxTokens: 400 });
+  // a slow line, so the stream is still going when Stop lands
+  const cdp = await b.context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 20, downloadThroughput: 1500, uploadThroughput: 1e6 });
+  await watchStream({ stopAtFirst: true });
+  await send("Once upon a time");
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  assert.equal(await page.locator("#hd-chat").getAttribute("data-state"), "stopped");
+  const partial = (await assistantBodies().last().textContent()).trim();
+  const full = await api(srv.url, "POST", "/v1/chat/completions", { token, json: {
+    model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], temperature: 0, top_p: 1, max_tokens: 400 } });
+  const whole = full.json.choices[0].message.content.trim();
+  assert.ok(partial.length < whole.length, `stopped at ${partial.length} of ${whole.length}`);
+  assert.ok(whole.startsWith(partial.slice(0, Math.max(0, partial.length - 2))), "the partial reply is not a prefix");
+  // the server is free again: the next request answers at once
+  await setSettings({ maxTokens: 8 });
+  await send("Hello");
+  assert.equal(await page.locator("#hd-chat").getAttribute("data-state"), "done");
+  b.assertClean("stop");
+});
+
+test("regenerate, edit the last message, settings and history kept across reloads, copy", { skip }, async (t) => {
+  if (skip) return t.skip(skip);
+  await page.click("#hd-clear");
+  await setSettings({ temperature: 0.9, topP: 0.8, maxTokens: 24, system: "You tell short stories." });
+  await send("Once upon a time");
+  assert.equal(await page.locator("#hd-messages .msg").count(), 2);
+  // regenerate: the last answer is replaced, not added
+  await page.click("#hd-regenerate");
+  await page.waitForFunction(() => document.getElementById("hd-stop").hidden && document.getElementById("hd-chat").dataset.state === "done");
+  assert.equal(await page.locator("#hd-messages .msg").count(), 2);
+  // edit the last user message and resend
+  await page.click("#hd-messages .msg.user button.edit");
+  await page.fill("#hd-messages .msg.user textarea.edit-box", "Lily had a red ball");
+  await page.click("#hd-messages .msg.user button:has-text('Save & send')");
+  await page.waitForFunction(() => document.getElementById("hd-stop").hidden && document.getElementById("hd-chat").dataset.state === "done");
+  assert.equal(await page.locator("#hd-messages .msg").count(), 2);
+  assert.equal(await page.locator("#hd-messages .msg.user .body").textContent(), "Lily had a red ball");
+  const answer = await assistantBodies().last().textContent();
+  // copy
+  await page.click("#hd-messages .msg.assistant button.copy");
+  const clip = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(clip.trim(), answer.trim());
+  // reload: conversation and settings are still there
+  await page.reload();
+  await page.locator("#hd-messages .msg.assistant .body").waitFor();
+  assert.equal(await page.locator("#hd-messages .msg").count(), 2);
+  assert.equal(await page.inputValue("#hd-system"), "You tell short stories.");
+  assert.equal(await page.inputValue("#hd-temperature"), "0.9");
+  assert.equal(await page.inputValue("#hd-top-p"), "0.8");
+  assert.equal(await page.inputValue("#hd-max-tokens"), "24");
+  b.assertClean("playground");
+});
