@@ -707,6 +707,29 @@ int repo_lfs_has(struct hub *h, int64_t repo_db_id, const char *oid, int64_t *si
 }
 
 /* ---- listing --------------------------------------------------------------------------- */
+#define LIST_CHUNK 64
+
+static char list_sql_buf[2048];
+static pthread_once_t list_sql_once = PTHREAD_ONCE_INIT;
+
+static void list_sql_init(void)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "SELECT " REPO_COLS REPO_FROM " WHERE r.id IN (");
+	for (int i = 0; i < LIST_CHUNK; i++)
+		buf_puts(&b, i ? ", ?" : "?");
+	buf_puts(&b, ")");
+	snprintf(list_sql_buf, sizeof(list_sql_buf), "%s", b.data);
+	buf_release(&b);
+}
+
+/* "SELECT ... WHERE r.id IN (?, ?, ...)" with LIST_CHUNK placeholders. */
+static const char *list_sql(void)
+{
+	pthread_once(&list_sql_once, list_sql_init);
+	return list_sql_buf;
+}
+
 static int caller_sees(void *ctx, int64_t owner_id, int owner_is_org, const char *key)
 {
 	struct auth_repo ar = {key, owner_id, owner_is_org, 1};
@@ -784,17 +807,41 @@ int hub_repo_list(struct hub *h, const struct auth_caller *c, const struct hub_l
 	free(filters);
 	if (rc)
 		return hub_fail(err, rc, NULL, "invalid cursor");
+	/* Rows by id, LIST_CHUNK at a time, put back in the index's order. */
+	struct repo_row *rows = xcalloc(res.n ? res.n : 1, sizeof(struct repo_row));
+	char *have = xcalloc(res.n ? res.n : 1, 1);
+	struct store_db *db = store_db_get(h->st);
+	struct store_stmt *s;
+	for (size_t off = 0; off < res.n; off += LIST_CHUNK) {
+		if (store_stmt(db, list_sql(), &s))
+			break;
+		for (int k = 0; k < LIST_CHUNK; k++)
+			store_bind_i64(s, k + 1,
+			               off + (size_t)k < res.n ? res.repo_ids[off + k] : 0);
+		while (store_step(s) == 1) {
+			int64_t id = store_col_i64(s, 0);
+			for (size_t i = off; i < res.n && i < off + LIST_CHUNK; i++) {
+				if (res.repo_ids[i] == id && !have[i]) {
+					row_from_stmt(s, &rows[i]);
+					have[i] = 1;
+					break;
+				}
+			}
+		}
+		store_stmt_done(s);
+	}
+	store_db_put(h->st, db);
 	out->items = xcalloc(res.n ? res.n : 1, sizeof(struct hub_repo));
 	for (size_t i = 0; i < res.n; i++) {
-		struct repo_row row;
-		if (row_load(h, "r.id = ?", NULL, res.repo_ids[i], &row) == 0) {
-			/* the row may have changed since the index was read */
-			if (row_access(c, &row) != AUTH_ACCESS_NONE)
-				out->items[out->n++] = row.repo;
-			else
-				repo_row_release(&row);
-		}
+		if (!have[i])
+			continue; /* deleted since the index was read */
+		if (row_access(c, &rows[i]) != AUTH_ACCESS_NONE)
+			out->items[out->n++] = rows[i].repo;
+		else
+			repo_row_release(&rows[i]);
 	}
+	free(rows);
+	free(have);
 	out->next_cursor = res.next_cursor;
 	res.next_cursor = NULL;
 	search_result_release(&res);

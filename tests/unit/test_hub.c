@@ -772,6 +772,48 @@ static void test_listing(void)
 	hub_repo_list_release(&l);
 }
 
+/* More repos than one database round trip loads, listed whole and by
+ * pages, in order. */
+static void test_listing_many(void)
+{
+	struct hub_repo_list l;
+	char name[32];
+	for (int i = 0; i < 90; i++) {
+		snprintf(name, sizeof(name), "bulk-%03d", i);
+		struct hub_repo_ref r = R(HUB_REPO_DATASET, "carol", name);
+		CHECK_EQ_INT(hub_repo_create(h, &carol, &r, i % 10 == 0, NULL, NULL, &e), 0);
+	}
+	struct hub_list_query q = {
+	        .type = HUB_REPO_DATASET, .author = "carol", .sort = HUB_SORT_ID};
+	CHECK_EQ_INT(hub_repo_list(h, &anon, &q, &l, &e), 0);
+	CHECK_EQ_INT(l.n, 81); /* 9 private */
+	for (size_t i = 1; i < l.n; i++)
+		CHECK(strcmp(l.items[i - 1].id, l.items[i].id) < 0);
+	hub_repo_list_release(&l);
+	CHECK_EQ_INT(hub_repo_list(h, &carol, &q, &l, &e), 0);
+	CHECK_EQ_INT(l.n, 90);
+	CHECK_EQ_STR(l.items[0].id, "carol/bulk-000");
+	CHECK_EQ_STR(l.items[89].id, "carol/bulk-089");
+	hub_repo_list_release(&l);
+	q.direction = -1;
+	q.limit = 40;
+	size_t total = 0;
+	char *cursor = NULL;
+	for (int page = 0; page < 5; page++) {
+		q.cursor = cursor;
+		CHECK_EQ_INT(hub_repo_list(h, &carol, &q, &l, &e), 0);
+		if (page == 0)
+			CHECK_EQ_STR(l.items[0].id, "carol/bulk-089");
+		total += l.n;
+		free(cursor);
+		cursor = l.next_cursor ? xstrdup(l.next_cursor) : NULL;
+		hub_repo_list_release(&l);
+		if (!cursor)
+			break;
+	}
+	CHECK_EQ_INT(total, 90);
+}
+
 static void test_move_delete(void)
 {
 	struct hub_repo_ref from = R(HUB_REPO_MODEL, "alice", "weights");
@@ -992,6 +1034,7 @@ int main(void)
 	RUN(test_lfs);
 	RUN(test_multipart);
 	RUN(test_listing);
+	RUN(test_listing_many);
 	RUN(test_move_delete);
 	RUN(test_signing);
 	RUN(test_concurrent_commits);
