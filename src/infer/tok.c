@@ -26,21 +26,15 @@
 
 uint64_t tok_hash(const char *s, size_t n)
 {
-	/* FNV-1a, then a final mix so the low bits are usable as a table index */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	h ^= h >> 31;
-	h *= 0x9e3779b97f4a7c15ull;
-	h ^= h >> 29;
-	return h;
+	uint64_t h = TOK_FNV_INIT;
+	for (size_t i = 0; i < n; i++)
+		h = tok_fnv_step(h, (unsigned char)s[i]);
+	return tok_hash_fin(h);
 }
 
-int32_t tok_find(const struct tok *t, const char *s, size_t n)
+int32_t tok_find_hashed(const struct tok *t, const char *s, size_t n, uint64_t hash)
 {
-	uint32_t i = (uint32_t)tok_hash(s, n) & t->map.mask;
+	uint32_t i = (uint32_t)hash & t->map.mask;
 	for (;;) {
 		int32_t id = t->map.slots[i];
 		if (id < 0)
@@ -49,6 +43,11 @@ int32_t tok_find(const struct tok *t, const char *s, size_t n)
 			return id;
 		i = (i + 1) & t->map.mask;
 	}
+}
+
+int32_t tok_find(const struct tok *t, const char *s, size_t n)
+{
+	return tok_find_hashed(t, s, n, tok_hash(s, n));
 }
 
 void tok_out_push(struct tok_out *o, int32_t id)
@@ -574,6 +573,9 @@ int tok_build(const struct tok_src *src, struct tok **out, char *err, size_t err
 		goto fail;
 	}
 	if (t->type == TOK_MODEL_WPM) {
+		t->len_used = xcalloc((size_t)t->max_token_len + 2, 1);
+		for (uint32_t i = 0; i < t->n_vocab; i++)
+			t->len_used[t->str_len[i]] = 1;
 		t->lowercase = src->lowercase >= 0 ? src->lowercase : 1;
 		t->strip_accents = src->strip_accents >= 0 ? src->strip_accents : t->lowercase;
 	}
@@ -612,6 +614,7 @@ void tok_free(struct tok *t)
 	free(t->attr);
 	free(t->map.slots);
 	free(t->special_cache);
+	free(t->len_used);
 	free(t);
 }
 

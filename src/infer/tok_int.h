@@ -125,6 +125,7 @@ struct tok {
 	uint16_t *attr; /* n_vocab tok_attr bits */
 	struct tok_strmap map; /* every string -> id */
 	int32_t max_token_len;
+	uint8_t *len_used; /* WordPiece: [len] is 1 when some token is len bytes long */
 
 	int32_t special[TOK_SP_COUNT]; /* -1 when none */
 	int add_bos, add_eos, add_sep, add_space_prefix;
@@ -152,9 +153,24 @@ struct tok {
 	uint32_t merge_mask;
 };
 
-/* String table. */
+/* String table. The hash is FNV-1a over the bytes, then a final mix, so
+ * the hashes of all prefixes of a string come in one pass. */
+#define TOK_FNV_INIT 0xcbf29ce484222325ull
+static inline uint64_t tok_fnv_step(uint64_t h, unsigned char c)
+{
+	return (h ^ c) * 0x100000001b3ull;
+}
+static inline uint64_t tok_hash_fin(uint64_t h)
+{
+	h ^= h >> 31;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return h;
+}
 uint64_t tok_hash(const char *s, size_t n);
 int32_t tok_find(const struct tok *t, const char *s, size_t n); /* -1 when absent */
+/* The same with the hash already known (tok_hash(s, n)). */
+int32_t tok_find_hashed(const struct tok *t, const char *s, size_t n, uint64_t hash);
 /* The id of a string, added to the table if new (building only); -1 when the pool is full. */
 int32_t tok_intern(struct tok *t, const char *s, size_t n);
 static inline const char *tok_str(const struct tok *t, int32_t id)

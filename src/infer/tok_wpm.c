@@ -31,15 +31,33 @@ static int is_chinese(uint32_t cp)
 	       (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f);
 }
 
-/* Encodes one word (its U+2581 prefix already in w) greedily. */
-static void wpm_word(const struct tok *t, const char *w, size_t n, struct tok_out *o)
+/* The longest piece matched (bytes). WordPiece vocabularies hold words
+ * (bert's longest is 21 bytes); the bound keeps a hostile vocabulary of
+ * long tokens from making each position of the text cost thousands of
+ * lookups. Special tokens of any length are split out before this runs. */
+#define WPM_MAX_MATCH 128
+
+/* Encodes one word (its U+2581 prefix already in w) greedily, longest
+ * match first. The hashes of all prefixes from a position come in one
+ * pass and only lengths some token has are probed, so a position costs
+ * O(match bound), not its square. */
+static void wpm_word(const struct tok *t, const char *w, size_t n, uint64_t *hashes,
+                     struct tok_out *o)
 {
 	size_t start = *o->n;
 	for (size_t i = 0; i < n;) {
-		size_t j = HD_MIN(n, i + (size_t)t->max_token_len + 1);
+		size_t m = HD_MIN(n - i, HD_MIN((size_t)t->max_token_len, WPM_MAX_MATCH));
+		uint64_t h = TOK_FNV_INIT;
 		int32_t id = -1;
-		for (; j > i; j--) {
-			id = tok_find(t, w + i, j - i);
+		size_t len;
+		for (size_t k = 0; k < m; k++) {
+			h = tok_fnv_step(h, (unsigned char)w[i + k]);
+			hashes[k + 1] = h;
+		}
+		for (len = m; len > 0; len--) {
+			if (!t->len_used[len])
+				continue;
+			id = tok_find_hashed(t, w + i, len, tok_hash_fin(hashes[len]));
 			if (id >= 0 && (uint32_t)id < t->n_vocab)
 				break;
 			id = -1;
@@ -49,7 +67,7 @@ static void wpm_word(const struct tok *t, const char *w, size_t n, struct tok_ou
 			break;
 		}
 		tok_out_push(o, id);
-		i = j;
+		i += len;
 	}
 	if (*o->n == start && t->special[TOK_SP_UNK] >= 0)
 		tok_out_push(o, t->special[TOK_SP_UNK]);
@@ -60,6 +78,7 @@ int tok_wpm_encode(const struct tok *t, const char *text, size_t len, struct tok
 	/* the current word, after a U+2581 prefix */
 	struct buf w = BUF_INIT;
 	size_t i = 0;
+	uint64_t *hashes = xmalloc_array((size_t)t->max_token_len + 2, sizeof(uint64_t));
 
 	buf_puts(&w, "\xe2\x96\x81");
 	while (i < len) {
@@ -68,7 +87,7 @@ int tok_wpm_encode(const struct tok *t, const char *text, size_t len, struct tok
 			cp = 0xfffd;
 		if (is_ws(cp)) {
 			if (w.len > 3)
-				wpm_word(t, w.data, w.len, o);
+				wpm_word(t, w.data, w.len, hashes, o);
 			w.len = 3;
 			continue;
 		}
@@ -109,17 +128,18 @@ int tok_wpm_encode(const struct tok *t, const char *text, size_t len, struct tok
 		int sym = cat >= UTF8PROC_CATEGORY_SM && cat <= UTF8PROC_CATEGORY_SO;
 		if (punct || (cp < 0x7f && sym) || is_chinese(cp)) {
 			if (w.len > 3)
-				wpm_word(t, w.data, w.len, o);
+				wpm_word(t, w.data, w.len, hashes, o);
 			w.len = 3;
 			buf_append(&w, u, un);
-			wpm_word(t, w.data, w.len, o);
+			wpm_word(t, w.data, w.len, hashes, o);
 			w.len = 3;
 		} else {
 			buf_append(&w, u, un);
 		}
 	}
 	if (w.len > 3)
-		wpm_word(t, w.data, w.len, o);
+		wpm_word(t, w.data, w.len, hashes, o);
 	buf_release(&w);
+	free(hashes);
 	return 0;
 }

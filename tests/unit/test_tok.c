@@ -767,6 +767,55 @@ done:
 	free(letters);
 }
 
+/* WordPiece's longest match on a vocabulary built to make it slow: every
+ * token length up to 1024, all sharing the text's prefix (matches are
+ * bounded at 128 bytes). */
+static void test_wpm_hostile_long(void)
+{
+	enum { L = 1024 };
+	const char *tokens[L + 4];
+	char *store = xmalloc((size_t)L * (L + 4));
+	uint32_t n = 0;
+	tokens[n++] = "[UNK]";
+	for (int len = 1; len <= L; len++) {
+		char *s = store + (size_t)(len - 1) * (L + 4);
+		memcpy(s, "\xe2\x96\x81", 3);
+		memset(s + 3, 'a', (size_t)len);
+		s[3 + len - 1] = len == 1 ? 'a' : 'b'; /* "▁a", "▁ab", "▁aab", ... */
+		s[3 + len] = 0;
+		tokens[n++] = s;
+	}
+	tokens[n++] = "a";
+	struct tok_src src;
+	struct tok *t = NULL;
+	char err[256];
+	tok_src_init(&src);
+	src.model = "bert";
+	src.tokens = tokens;
+	src.n_tokens = n;
+	src.special[TOK_SP_UNK] = 0;
+	src.add_bos = 0;
+	src.add_sep = 0;
+	CHECK_EQ_INT(tok_build(&src, &t, err, sizeof(err)), 0);
+	if (t) {
+		const size_t len = 1 << 18;
+		char *text = xmalloc(len);
+		memset(text, 'a', len);
+		struct ids x = {0};
+		double t0 = time_mono_s();
+		CHECK_EQ_INT(tok_encode(t, text, len, 0, &x.v, &x.n, &x.cap), 0);
+		/* "▁a" then "a" for each following byte */
+		CHECK_EQ_INT(x.n, len);
+		CHECK(x.n > 1 && x.v[0] == 1 && x.v[1] == (int32_t)n - 1);
+		printf("long input wordpiece hostile            %zu bytes -> %zu tokens (%.2f s)\n",
+		       len, x.n, time_mono_s() - t0);
+		free(x.v);
+		free(text);
+		tok_free(t);
+	}
+	free(store);
+}
+
 int main(void)
 {
 	RUN(test_spm_small);
@@ -776,5 +825,6 @@ int main(void)
 	RUN(test_conformance);
 	RUN(test_stories);
 	RUN(test_long);
+	RUN(test_wpm_hostile_long);
 	return test_summary();
 }
