@@ -75,7 +75,8 @@ struct token {
 
 /* What the compiler shares between lexer and parser. */
 struct jcompile {
-	struct arena arena;
+	struct arena arena; /* what the template keeps */
+	struct arena tmp; /* preprocessing buffers and tokens, freed after parsing */
 	jmp_buf jb;
 	char *err;
 	size_t err_size;
@@ -88,7 +89,8 @@ struct jcompile {
 __attribute__((noreturn, format(printf, 3, 4))) void jc_fail(struct jcompile *c, uint32_t pos,
                                                              const char *fmt, ...);
 void *jc_alloc(struct jcompile *c, size_t n);
-/* Fills c->toks (ending with T_EOF). Fails through jc_fail. */
+/* Fills c->toks (ending with T_EOF; in c->tmp, token strings too, except
+ * that text and names point into a copy in c->arena). Fails through jc_fail. */
 void jinja_tokenize(struct jcompile *c);
 /* 1-based line and column (in code points) of byte offset pos in src. */
 void jinja_line_col(const char *src, size_t len, size_t pos, unsigned *line, unsigned *col);

@@ -25,10 +25,19 @@ struct pp {
 	size_t len;
 };
 
-static void pp_alloc(struct jcompile *c, struct pp *p, size_t cap)
+static void *tmp_alloc(struct jcompile *c, size_t n)
 {
-	p->s = jc_alloc(c, cap + 1);
-	p->map = jc_alloc(c, (cap + 1) * sizeof(uint32_t));
+	void *p = arena_try_alloc(&c->tmp, n);
+	if (!p)
+		jc_fail(c, 0, "template too large");
+	return p;
+}
+
+/* keep: the text outlives tokenizing (tokens point into it). */
+static void pp_alloc(struct jcompile *c, struct pp *p, size_t cap, int keep)
+{
+	p->s = keep ? jc_alloc(c, cap + 1) : tmp_alloc(c, cap + 1);
+	p->map = tmp_alloc(c, (cap + 1) * sizeof(uint32_t));
 	p->len = 0;
 }
 
@@ -65,29 +74,22 @@ static int is_line_break_at(const struct pp *p, size_t i, size_t *n)
 static void pp_lstrip_blocks(struct jcompile *c, const struct pp *in, struct pp *o)
 {
 	size_t i = 0, n;
-	int line_start = 1;
 
-	pp_alloc(c, o, in->len);
+	pp_alloc(c, o, in->len, 0);
 	while (i < in->len) {
-		if (line_start) {
-			size_t j = i;
-			line_start = 0;
-			while (j < in->len && (in->s[j] == ' ' || in->s[j] == '\t'))
-				j++;
-			if (j + 1 < in->len && in->s[j] == '{' &&
-			    (in->s[j + 1] == '#' || in->s[j + 1] == '%' || in->s[j + 1] == '-')) {
-				i = j;
-				continue;
-			}
-		}
-		if (is_line_break_at(in, i, &n)) {
-			pp_copy(o, in, i, n);
-			i += n;
-			line_start = 1;
-			continue;
-		}
-		pp_copy(o, in, i, 1);
-		i++;
+		/* i starts a line */
+		size_t j = i, run;
+		while (j < in->len && (in->s[j] == ' ' || in->s[j] == '\t'))
+			j++;
+		if (j + 1 < in->len && in->s[j] == '{' &&
+		    (in->s[j + 1] == '#' || in->s[j + 1] == '%' || in->s[j + 1] == '-'))
+			i = j;
+		/* copy through the end of the line */
+		for (j = i; j < in->len && !is_line_break_at(in, j, &n); j++)
+			;
+		run = j < in->len ? j + n - i : j - i;
+		pp_copy(o, in, i, run);
+		i += run;
 	}
 	pp_end(o, in->map[in->len]);
 }
@@ -95,20 +97,21 @@ static void pp_lstrip_blocks(struct jcompile *c, const struct pp *in, struct pp 
 /* /([#%-]})\n/g -> "$1" */
 static void pp_trim_blocks(struct jcompile *c, const struct pp *in, struct pp *o)
 {
-	size_t i = 0;
+	size_t i = 0, last = 0;
 
-	pp_alloc(c, o, in->len);
-	while (i < in->len) {
+	pp_alloc(c, o, in->len, 0);
+	while (i + 2 < in->len) {
 		char ch = in->s[i];
-		if ((ch == '#' || ch == '%' || ch == '-') && i + 2 < in->len &&
-		    in->s[i + 1] == '}' && in->s[i + 2] == '\n') {
-			pp_copy(o, in, i, 2);
+		if ((ch == '#' || ch == '%' || ch == '-') && in->s[i + 1] == '}' &&
+		    in->s[i + 2] == '\n') {
+			pp_copy(o, in, last, i + 2 - last);
 			i += 3;
+			last = i;
 			continue;
 		}
-		pp_copy(o, in, i, 1);
 		i++;
 	}
+	pp_copy(o, in, last, in->len - last);
 	pp_end(o, in->map[in->len]);
 }
 
@@ -151,7 +154,7 @@ static void pp_generation(struct jcompile *c, const struct pp *in, struct pp *o)
 {
 	size_t i = 0, last = 0;
 
-	pp_alloc(c, o, in->len);
+	pp_alloc(c, o, in->len, 1);
 	while (i + 1 < in->len) {
 		int ls, rs;
 		size_t end, before, after_end;
@@ -197,7 +200,7 @@ static void lx_push(struct lexer *lx, int type, const char *s, size_t len, size_
 {
 	if (lx->n + 1 >= lx->cap) {
 		size_t cap = lx->cap ? lx->cap * 2 : 256;
-		struct token *t = jc_alloc(lx->c, cap * sizeof(*t));
+		struct token *t = tmp_alloc(lx->c, cap * sizeof(*t));
 		if (lx->n)
 			memcpy(t, lx->toks, lx->n * sizeof(*t));
 		lx->toks = t;
@@ -330,7 +333,7 @@ static void lex_string(struct lexer *lx)
 	for (j = start + 1; j < lx->len && lx->s[j] != quote; j++)
 		if (lx->s[j] == '\\')
 			j++;
-	out = jc_alloc(lx->c, j - start + 4);
+	out = tmp_alloc(lx->c, j - start + 4);
 	lx->i++;
 	for (;;) {
 		char ch;
@@ -493,7 +496,10 @@ static void lex_tokens(struct lexer *lx)
 			}
 		}
 		for (size_t k = 0; k < ARRAY_SIZE(ops); k++) {
-			size_t n = strlen(ops[k].seq);
+			size_t n;
+			if (ops[k].seq[0] != ch)
+				continue;
+			n = ops[k].seq[1] ? 2 : 1;
 			if (ops[k].type == T_CLOSE_EXPR && lx->curly > 0)
 				continue;
 			if (lx->i + n <= lx->len && !memcmp(lx->s + lx->i, ops[k].seq, n)) {
@@ -545,7 +551,7 @@ void jinja_tokenize(struct jcompile *c)
 	size_t n = c->src_len;
 
 	p0.s = (char *)c->src;
-	p0.map = jc_alloc(c, (n + 1) * sizeof(uint32_t));
+	p0.map = tmp_alloc(c, (n + 1) * sizeof(uint32_t));
 	for (size_t i = 0; i <= n; i++)
 		p0.map[i] = (uint32_t)i;
 	p0.len = n;

@@ -1119,6 +1119,7 @@ static struct jinja_template *compile(struct jcompile *c)
 	jinja_tokenize(c);
 	while (tok(&p)->type != T_EOF)
 		nl_push(&p, &body, parse_any(&p));
+	arena_release(&c->tmp);
 	for (size_t i = 0; i < body.n; i++)
 		esc |= analyse(body.v[i]);
 	tpl = xcalloc(1, sizeof(*tpl));
@@ -1144,10 +1145,12 @@ struct jinja_template *jinja_template_new(const char *src, size_t len, char *err
 		return NULL;
 	}
 	arena_init(&c.arena, 0);
+	arena_init(&c.tmp, 0);
 	c.err = err;
 	c.err_size = err_size;
 	if (setjmp(c.jb)) {
 		arena_release(&c.arena);
+		arena_release(&c.tmp);
 		free(tpl);
 		return NULL;
 	}
