@@ -209,7 +209,9 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
     let sawOld = 0;
     let sawNew = 0;
     // Kill at points spread over the commit's duration (and once well after it).
-    for (const delay of [0, 0.2, 0.4, 0.6, 0.8, 0.95, 2].map((x) => Math.round(x * T))) {
+    // The last round ("ack") kills right after the 200 arrives: an acknowledged
+    // commit must survive kill -9.
+    for (const delay of [...[0, 0.2, 0.4, 0.6, 0.8, 0.95].map((x) => Math.round(x * T)), "ack"]) {
       const prev = await repoState(srv.url, "model", REPO, tok);
       const u = new URL(`${srv.url}/api/models/${REPO}/commit/main`);
       const req = http.request({
@@ -220,13 +222,23 @@ describe("durability: kill -9 mid-upload and mid-commit, then restart", () => {
         headers: { Authorization: `Bearer ${tok}`, "Content-Type": "application/x-ndjson", "Content-Length": String(body.length) },
       });
       let acked = 0;
-      req.on("error", () => {});
+      let onAck;
+      const ackP = new Promise((r) => (onAck = r));
+      req.on("error", () => onAck());
       req.on("response", (res) => {
         res.resume();
-        res.on("end", () => (acked = res.statusCode));
+        res.on("end", () => {
+          acked = res.statusCode;
+          onAck();
+        });
       });
       await new Promise((r) => req.end(body, r));
-      await sleep(delay);
+      if (delay === "ack") {
+        await ackP;
+        assert.equal(acked, 200, "the commit itself failed");
+      } else {
+        await sleep(delay);
+      }
       await srv.kill9();
       await restart();
       await assertReposFsckClean(dataDir);
