@@ -17,6 +17,10 @@
  *
  * Threads: a compiled template is immutable; any number of threads may render
  * it at once. Each render allocates from its own arena, freed when it ends.
+ * Compiling needs under 128 KiB of C stack and rendering under 256 KiB
+ * whatever the template (nesting and evaluation depth are bounded); more
+ * under sanitizers. A typical chat render takes a few thousand steps and
+ * well under a millisecond.
  */
 #ifndef HD_JINJA_H
 #define HD_JINJA_H

@@ -20,7 +20,7 @@
 
 /* Evaluator frames nested at once (expressions inside statements inside
  * macro calls); keeps the C stack bounded whatever the template does. */
-#define MAX_EVAL_DEPTH 2000
+#define MAX_EVAL_DEPTH 1000
 
 struct jtrap {
 	jmp_buf jb;
