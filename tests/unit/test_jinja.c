@@ -148,6 +148,27 @@ static const struct {
          "G|H|"},
         {"{{ '\\u00e9\\x41\\n' }}|{{ \"it's\" }}|{{ 'say \"hi\"' }}", "{}",
          "\303\251A\n|it's|say \"hi\""},
+        {"{{ 'x' ~ [none, n] }} {{ [none, missing, 1]|unique }} {{ range(2, none) }} {{ none == "
+         "missing }}",
+         "{\"n\":null}", "xundefined,undefined [null, 1] [0, 1] true"},
+        {"{{ {'b': 1, '\303\244': 2, '\303\237': 3, 'ss': 4, '$': 5, '10': 6, 'Z': 7, '-y': 8, "
+         "'a': 9, 'A': 10}|tojson(sort_keys=true) }}",
+         "{}",
+         "{\"-y\": 8, \"$\": 5, \"10\": 6, \"a\": 9, \"A\": 10, \"\303\244\": 2, \"b\": 1, \"ss\": "
+         "4, \"\303\237\": 3, \"Z\": 7}"},
+        {"{{ s|length }} {{ s[1] }} {{ s[::-1] }} {{ s|tojson(ensure_ascii=true) }}",
+         "{\"s\":\"a\360\237\230\200b\"}",
+         "4 \357\277\275 b\360\237\230\200a \"a\\ud83d\\ude00b\""},
+        {"{{ o|tojson }} {% for k in o %}{{ k }}{% endfor %}",
+         "{\"o\":{\"2\":3,\"10\":2,\"b\":1,\"a\":4}}",
+         "{\"2\": 3, \"10\": 2, \"b\": 1, \"a\": 4} 210ba"},
+        {"{{ 1 == '1' }} {{ '' == 0 }} {{ [1, 2] == '1,2' }} {{ true == 1 }} {{ 'x' in ['x'] }} {{ "
+         "'1' in [1] }}",
+         "{}", "true true true true true false"},
+        {"{% for x in xs %}{% continue %}{% else %}all skipped{% endfor %}", "{\"xs\":[1,2]}",
+         "all skipped"},
+        {"{{ 'abc'.split('b') }} {{ 'a b'.split(none, 0) }} {{ 'a,b,c'.split(',', -2) }}", "{}",
+         "[\"a\", \"c\"] [\"a b\"] [\"a\", \"b,c\"]"},
 };
 
 static void test_language(void)
