@@ -5,7 +5,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api, rawRequest, assertError, commitRaw, lfsBatch, ndjson, sendWithContinue } from "./lib/http.mjs";
-import { hub, repoState } from "./lib/hub.mjs";
+import { hub, repoState, assertLfsStoreConsistent, assertReposFsckClean } from "./lib/hub.mjs";
 import { MiB, sha256, randomBytes } from "./lib/util.mjs";
 
 const MAX_BODY = 1 * MiB;
@@ -234,7 +234,9 @@ describe("bad input: clear 4xx with the error shape, repo unchanged", () => {
     assert.equal((await api(B, "GET", `/api/models/${REPO}`, auth)).json.private, false);
   });
 
-  it("the server still works after all of it", async () => {
+  it("the server still works after all of it, and the store is consistent", async () => {
+    assertLfsStoreConsistent(srv.dataDir);
+    await assertReposFsckClean(srv.dataDir);
     const out = await hub.uploadFile({ hubUrl: B, accessToken: tok, repo: REPO, file: { path: "after.txt", content: new Blob(["still fine\n"]) } });
     assert.match(out.commit.oid, /^[0-9a-f]{40}$/);
     const blob = await hub.downloadFile({ hubUrl: B, accessToken: tok, repo: REPO, path: "after.txt" });

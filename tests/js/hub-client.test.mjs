@@ -825,7 +825,10 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
       refs.describe(),
     );
     const { items: tree } = await getAllPages(B, `/api/models/${REPO}/tree/py%2Fdev?recursive=true&expand=false`, { token: alice });
-    assert.ok(tree.some((e) => e.path === "model.bin"), `tree/py%2Fdev: ${tree.length} entries without model.bin`);
+    assert.ok(
+      tree.some((e) => e.path === "model.bin"),
+      `tree/py%2Fdev: ${tree.length} entries without model.bin`,
+    );
     const hd = await api(B, "HEAD", `/${REPO}/resolve/py%2Fdev/model.bin`, { token: alice });
     assert.ok([200, 302].includes(hd.status), hd.describe());
     assert.equal(hd.header("x-repo-commit"), head, hd.describe());

@@ -9,30 +9,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { startServer, userCreate, tokenCreate, findBareRepos } from "./lib/huddle.mjs";
+import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api, lfsBatch, ndjson } from "./lib/http.mjs";
-import { hub, repoState, blobBytes } from "./lib/hub.mjs";
-import { fsck } from "./lib/git.mjs";
+import { hub, repoState, blobBytes, assertLfsStoreConsistent, assertReposFsckClean } from "./lib/hub.mjs";
 import { MiB, sha256, randomBytes, walkFiles, waitFor, sleep, slow } from "./lib/util.mjs";
-
-// Every file under lfs/ sits at lfs/<2>/<2>/<sha256> and holds exactly those bytes.
-function assertLfsStoreConsistent(dataDir) {
-  const root = path.join(dataDir, "lfs");
-  for (const rel of walkFiles(root)) {
-    const m = /^([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(rel);
-    assert.ok(m && m[3].startsWith(m[1] + m[2]), `a file that is not a final object sits in the LFS store: lfs/${rel}`);
-    assert.equal(sha256(fs.readFileSync(path.join(root, rel))), m[3], `lfs/${rel} holds bytes that are not its name`);
-  }
-}
-
-async function assertReposFsckClean(dataDir) {
-  const repos = findBareRepos(dataDir);
-  assert.ok(repos.length > 0, `no bare git repositories found under ${dataDir}/repos`);
-  for (const r of repos) {
-    const out = await fsck(r);
-    assert.equal(out.code, 0, `git fsck ${r}:\n${out.stderr}${out.stdout}`);
-  }
-}
 
 // Bytes written so far under DATA/tmp (where uploads are staged, by the agreed layout).
 const tmpBytes = (dataDir) =>

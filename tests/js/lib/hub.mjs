@@ -3,7 +3,12 @@
 import * as hub from "@huggingface/hub";
 import { api } from "./http.mjs";
 import { cli, userCreate, orgCreate, orgAddMember, tokenCreate, tokenRevoke } from "./huddle.mjs";
-import { sleep } from "./util.mjs";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { findBareRepos } from "./huddle.mjs";
+import { fsck } from "./git.mjs";
+import { sleep, sha256, walkFiles } from "./util.mjs";
 
 export { hub };
 
@@ -109,3 +114,27 @@ export const clientOpts = (srv, accessToken, fetch) => ({ hubUrl: srv.url, ...(a
 export const blobBytes = async (b) => Buffer.from(await b.arrayBuffer());
 
 export { cli };
+
+// Every file under DATA/lfs sits at lfs/<2>/<2>/<sha256> and holds exactly
+// those bytes: no object under its final name with wrong bytes, no strays.
+export function assertLfsStoreConsistent(dataDir) {
+  const root = path.join(dataDir, "lfs");
+  const objs = walkFiles(root);
+  for (const rel of objs) {
+    const m = /^([0-9a-f]{2})\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(rel);
+    assert.ok(m && m[3].startsWith(m[1] + m[2]), `a file that is not a final object sits in the LFS store: lfs/${rel}`);
+    assert.equal(sha256(fs.readFileSync(path.join(root, rel))), m[3], `lfs/${rel} holds bytes that are not its name`);
+  }
+  return objs.length;
+}
+
+// `git fsck --full --strict` is clean on every bare repository under DATA/repos.
+export async function assertReposFsckClean(dataDir) {
+  const repos = findBareRepos(dataDir);
+  assert.ok(repos.length > 0, `no bare git repositories found under ${dataDir}/repos`);
+  for (const r of repos) {
+    const out = await fsck(r);
+    assert.equal(out.code, 0, `git fsck ${r}:\n${out.stderr}${out.stdout}`);
+  }
+  return repos.length;
+}
