@@ -232,11 +232,12 @@ void web_security_headers(struct web_ctx *x)
 {
 	struct http_req *req = x->req;
 
+	/* a page without scripts (error pages) allows none */
 	http_resp_headerf(req, "Content-Security-Policy",
-	                  "default-src 'none'; script-src 'nonce-%s'; style-src 'self'; "
+	                  "default-src 'none'; script-src %s%s%s; style-src 'self'; "
 	                  "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
 	                  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-	                  x->nonce);
+	                  x->nonce[0] ? "'nonce-" : "'none'", x->nonce, x->nonce[0] ? "'" : "");
 	http_resp_header(req, "X-Content-Type-Options", "nosniff");
 	http_resp_header(req, "X-Frame-Options", "DENY");
 	http_resp_header(req, "Referrer-Policy", "same-origin");
@@ -325,8 +326,10 @@ void web_page_end(struct web_ctx *x, int status, const char *const *scripts, siz
 	buf_puts(b, "</main><footer><span>huddle</span> &middot; <a href=\"/models\">models</a> "
 	            "&middot; <a href=\"/datasets\">datasets</a> &middot; <a "
 	            "href=\"/chat\">chat</a></footer>");
-	web_html(b, "<script nonce=\"%s\" src=\"%s\"></script>", x->nonce, web_asset_url("app.js"));
-	for (size_t i = 0; i < n_scripts; i++)
+	if (x->nonce[0])
+		web_html(b, "<script nonce=\"%s\" src=\"%s\"></script>", x->nonce,
+		         web_asset_url("app.js"));
+	for (size_t i = 0; x->nonce[0] && i < n_scripts; i++)
 		web_html(b, "<script nonce=\"%s\" src=\"%s\"></script>", x->nonce,
 		         web_asset_url(scripts[i]));
 	buf_puts(b, "</body></html>\n");
@@ -336,6 +339,9 @@ void web_page_end(struct web_ctx *x, int status, const char *const *scripts, siz
 
 void web_error_page(struct web_ctx *x, int status, const char *title, const char *msg)
 {
+	/* no script and so no nonce: the same error is the same bytes (a 404
+	 * for a private repo is byte-identical to one for a missing repo, V1) */
+	x->nonce[0] = 0;
 	web_page_begin(x, title, NULL);
 	web_html(&x->out, "<section class=\"error\"><h1>%d</h1><h2>%s</h2><p>%s</p>", status, title,
 	         msg);

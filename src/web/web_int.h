@@ -28,14 +28,23 @@ struct web_route_data {
 	enum hub_repo_type type;
 };
 
+/* Failed sign-ins per client address, for the brute-force limit (T8). */
+#define WEB_LOGIN_SLOTS 256
+struct web_login_slot {
+	char ip[64];
+	int64_t window_ms; /* start of the current window */
+	int fails;
+};
+
 struct web {
 	struct web_config cfg;
+	struct web_login_slot login[WEB_LOGIN_SLOTS]; /* under mu */
 	struct web_route_data rd[3]; /* by enum hub_repo_type */
 	/* The URLs are known only once the server listens (a --port 0 picks
 	 * the port): web_set_urls publishes a new immutable set, which request
 	 * handlers load once (web_urls) into their context. */
 	struct web_urls *urls;
-	pthread_mutex_t mu; /* serializes web_set_urls */
+	pthread_mutex_t mu; /* serializes web_set_urls; guards login */
 	struct http_route *routes;
 	size_t n_routes;
 };

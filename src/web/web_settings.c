@@ -40,6 +40,42 @@ static void login_redirect(struct web_ctx *x)
 
 /* ---- sign-in / sign-out ---------------------------------------------------------- */
 
+#define LOGIN_WINDOW_MS 60000
+#define LOGIN_MAX_FAILS 10
+
+/* The slot of ip (a small hash table; two addresses that collide share a
+ * budget, which only makes the limit stricter). Call under w->mu. */
+static struct web_login_slot *login_slot(struct web *w, const char *ip)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = ip; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct web_login_slot *s = &w->login[h % WEB_LOGIN_SLOTS];
+	int64_t now = time_now_ms();
+	if (strcmp(s->ip, ip) != 0 || now - s->window_ms > LOGIN_WINDOW_MS) {
+		snprintf(s->ip, sizeof(s->ip), "%s", ip);
+		s->window_ms = now;
+		s->fails = 0;
+	}
+	return s;
+}
+
+static int login_limited(struct web *w, const char *ip)
+{
+	int limited;
+	pthread_mutex_lock(&w->mu);
+	limited = login_slot(w, ip)->fails >= LOGIN_MAX_FAILS;
+	pthread_mutex_unlock(&w->mu);
+	return limited;
+}
+
+static void login_failed(struct web *w, const char *ip)
+{
+	pthread_mutex_lock(&w->mu);
+	login_slot(w, ip)->fails++;
+	pthread_mutex_unlock(&w->mu);
+}
+
 static void login_form(struct web_ctx *x, int status, const char *error, const char *next)
 {
 	struct buf *b = &x->out;
@@ -85,6 +121,12 @@ void web_login(struct http_req *req)
 	next = web_form(&x, "next");
 	if (!next || !web_next_valid(next))
 		next = "/";
+	if (login_limited(x.w, http_req_remote_addr(req))) {
+		log_warn("web: too many failed sign-ins from %s", http_req_remote_addr(req));
+		http_resp_header(req, "Retry-After", "60");
+		login_form(&x, 429, "Too many failed attempts. Wait a minute and try again.", next);
+		goto out;
+	}
 	token = web_form(&x, "token");
 	if (!token)
 		token = "";
@@ -94,6 +136,8 @@ void web_login(struct http_req *req)
 	while (n && isspace((unsigned char)token[n - 1]))
 		n--;
 	if (n == 0 || n >= sizeof(tok)) {
+		if (n)
+			login_failed(x.w, http_req_remote_addr(req));
 		login_form(&x, n ? 401 : 400, n ? "Invalid token." : "Enter a token.", next);
 		goto out;
 	}
@@ -105,6 +149,7 @@ void web_login(struct http_req *req)
 		auth_caller_release(&c);
 		OPENSSL_cleanse(tok, sizeof(tok));
 		log_info("web: sign-in refused (request %s)", http_req_id(req));
+		login_failed(x.w, http_req_remote_addr(req));
 		login_form(&x, 401, "Invalid token.", next);
 		goto out;
 	}
@@ -209,7 +254,8 @@ static void tokens_page(struct web_ctx *x, int status, const char *new_token, co
 		web_html(
 		        b,
 		        "<tr data-token-id=\"%lld\"><td>%s</td><td><code>%s</code></td><td>%s</td>",
-		        (long long)t->id, t->name, t->prefix, auth_role_name(t->role));
+		        (long long)t->id, t->name[0] ? t->name : "(unnamed)", t->prefix,
+		        auth_role_name(t->role));
 		web_html(b, "<td>%s</td><td>", t->scopes ? t->scopes : "all repositories");
 		web_put_date(b, t->created_ms);
 		buf_puts(b, "</td><td>");

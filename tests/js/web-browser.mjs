@@ -83,8 +83,10 @@ export async function launchBrowser({ allowOrigins = [] } = {}) {
   };
 }
 
+// Saves docs/screenshots/NAME when HUDDLE_SCREENSHOTS=1 (so a normal test
+// run leaves the tree clean): HUDDLE_SCREENSHOTS=1 ./scripts/e2e web-*.test.mjs
 export async function screenshot(page, name) {
-  if (process.env.HUDDLE_SCREENSHOTS === "0") return;
+  if (process.env.HUDDLE_SCREENSHOTS !== "1") return;
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, name), fullPage: false });
 }

@@ -10,6 +10,7 @@ import http from "node:http";
 import * as hub from "@huggingface/hub";
 import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { rid } from "./lib/util.mjs";
+import { api } from "./lib/http.mjs";
 import { launchBrowser, haveChromium } from "./web-browser.mjs";
 
 const skip = haveChromium() ? false : "chromium is not installed (scripts/deps --test)";
@@ -103,6 +104,12 @@ before(async () => {
     { path: "README.md", content: new Blob([W1]) },
     { path: W2.file, content: new Blob([`<script>alert('content')</script>\n<img src=x onerror=alert('content2')>`]) },
     { path: `${W2.dir}/inner.html`, content: new Blob([`<html><script>alert('html')</script></html>`]) },
+    { path: "w3/x.html", content: new Blob([`<html><body><script>alert('w3-html')</script>page</body></html>`]) },
+    { path: "w3/x.svg", content: new Blob([`<svg xmlns="http://www.w3.org/2000/svg" onload="alert('w3-svg')"><script>alert('w3-svg2')</script></svg>`]) },
+    { path: "w3/x.xml", content: new Blob([`<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><script>alert('w3-xml')</script></html>`]) },
+    { path: "w3/fake.png", content: new Blob([`<html><script>alert('w3-png')</script></html>`]) },
+    { path: "w3/poly.gif", content: new Blob([`GIF89a/*\x00\x00*/=1;alert('w3-gif');<script>alert('w3-gif2')</script>`]) },
+    { path: "w3/x.txt", content: new Blob([`<script>alert('w3-txt')</script>`]) },
   ], commitTitle: W2.commit, commitDescription: W2.description });
   b = await launchBrowser();
   page = await b.newPage(srv.url);
@@ -252,4 +259,26 @@ test("W2: a model answer made of HTML is shown in the playground, never run", { 
   await poke("#hd-messages");
   assert.equal(await page.locator("#hd-messages img, #hd-messages iframe, #hd-messages script").count(), 0);
   b.assertClean("chat transcript");
+});
+
+test("W3: user files from resolve and raw never run on the UI origin", { skip }, async () => {
+  const p = await b.newPage(srv.url);
+  for (const f of ["x.html", "x.svg", "x.xml", "fake.png", "poly.gif", "x.txt"]) {
+    for (const kind of ["resolve", "raw"]) {
+      const url = `${srv.url}/${repo}/${kind}/main/w3/${f}`;
+      const r = await api(srv.url, "GET", url);
+      assert.equal(r.status, 200, `${url}: ${r.status}`);
+      assert.equal(r.header("x-content-type-options"), "nosniff", url);
+      const ct = r.header("content-type") ?? "";
+      assert.ok(!/html|xml|svg|javascript/i.test(ct) || /attachment/.test(r.header("content-disposition") ?? ""),
+        `${url} served inline as ${ct}`);
+      // and in the browser: a download or inert content, never script
+      await p.goto(url).catch((e) => assert.match(e.message, /Download is starting|net::ERR_ABORTED/));
+      await p.waitForTimeout(150);
+    }
+  }
+  await p.close();
+  b.reset(); // a broken image or a download may log; what matters is below
+  assert.deepEqual(b.events.dialogs, []);
+  assert.deepEqual(b.events.pageErrors, []);
 });
