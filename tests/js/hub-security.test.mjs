@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { startServer, cliRaw, tokenCreate, tokenList, TOKEN_RE } from "./lib/huddle.mjs";
+import { startServer, cli, cliRaw, tokenCreate, tokenList, tokenRevoke, TOKEN_RE } from "./lib/huddle.mjs";
 import { api, rawRequest, assertError, commitRaw, lfsBatch, ndjson, sendWithContinue } from "./lib/http.mjs";
 import { hub, seedFixture, repoState, assertLfsStoreConsistent, assertReposFsckClean } from "./lib/hub.mjs";
 import { gitEnv } from "./lib/git.mjs";
@@ -872,6 +872,35 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
         }),
       );
     }
+  });
+
+  it("T3/T7 (issue 2: effective on the next request): revocation and membership removal", async () => {
+    // Revocation: the very next request on every surface is refused.
+    const t = await tokenCreate(srv.dataDir, "alice", { role: "write" });
+    assert.equal((await api(B, "GET", "/api/models/alice/priv", { token: t })).status, 200);
+    assert.equal((await api(B, "GET", "/alice/priv.git/info/refs?service=git-upload-pack", { basic: `alice:${t}` })).status, 200);
+    await tokenRevoke(srv.dataDir, "alice", t);
+    assertError(await api(B, "GET", "/api/whoami-v2", { token: t }), 401);
+    assertError(await api(B, "GET", "/api/models/alice/priv", { token: t }), 401);
+    assertError(await api(B, "GET", "/alice/priv/resolve/main/README.md", { token: t }), 401);
+    assertError(await commitRaw(B, "model", "alice/pub", [header(), fileLine("revoked.txt")], { token: t }), 401);
+    assertError(await lfsBatch(B, "alice/priv", { operation: "download", objects: [{ oid: F["alice/priv"].oid, size: 2 * MiB }], token: t }), 401);
+    const git = await api(B, "GET", "/alice/priv.git/info/refs?service=git-upload-pack", { basic: `alice:${t}` });
+    assert.equal(git.status, 401, git.describe());
+
+    // Role change: carol's existing token loses acme/priv as soon as she leaves acme.
+    const ct = T.carol.write;
+    assert.equal((await api(B, "GET", "/api/models/acme/priv", { token: ct })).status, 200);
+    await cli(srv.dataDir, "org", "remove-member", "acme", "carol");
+    try {
+      assertError(await api(B, "GET", "/api/models/acme/priv", { token: ct }), 404);
+      assertError(await commitRaw(B, "model", "acme/priv", [header(), fileLine("carol-gone.txt")], { token: ct }), [403, 404]);
+      const g = await api(B, "GET", "/acme/priv.git/info/refs?service=git-upload-pack", { basic: `carol:${ct}` });
+      assert.ok([401, 404].includes(g.status), g.describe());
+    } finally {
+      await cli(srv.dataDir, "org", "add-member", "acme", "carol", "--role", "write");
+    }
+    assert.equal((await api(B, "GET", "/api/models/acme/priv", { token: ct })).status, 200, "re-added: access is back");
   });
 
   it("afterwards: every object in the LFS store has the bytes its name says, and git fsck is clean", async () => {
