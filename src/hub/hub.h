@@ -52,7 +52,8 @@ struct hub_config {
 	int64_t max_regular_size; /* largest non-LFS file in a commit (default 10 MiB) */
 	int64_t max_lfs_size; /* largest LFS object (default 50 GiB) */
 	int64_t max_commit_ops; /* ops in one commit (default 100000) */
-	int no_search_index; /* 1: do not build the in-memory listing index (CLI) */
+	int no_search_index; /* 1: no in-memory listing index (hub_repo_list then
+	                        answers HD_EUNSUPPORTED); for short-lived tools */
 };
 void hub_config_init(struct hub_config *cfg); /* the defaults above */
 
