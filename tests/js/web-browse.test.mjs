@@ -227,3 +227,25 @@ test("the API page shows requests pinned to the current commit", { skip }, async
   assert.ok((await page.locator(".repo-id").allTextContents()).includes(model));
   b.assertClean("api page");
 });
+
+test("pagination: the UI's pages are the API's pages for the same query", { skip }, async () => {
+  const c = { hubUrl: srv.url, accessToken: token };
+  const names = Array.from({ length: 34 }, (_, i) => `alice/page-${tag}-${String(i).padStart(2, "0")}`);
+  for (const n of names) await hub.createRepo({ ...c, repo: n });
+  await page.goto(`${srv.url}/models?search=page-${tag}&sort=name`);
+  const first = await idsOnPage();
+  assert.equal(first.length, 30);
+  assert.deepEqual(first, names.slice(0, 30));
+  const apiFirst = await api(srv.url, "GET", `/api/models?search=page-${tag}&sort=id&limit=30`);
+  assert.deepEqual(first, apiFirst.json.map((m) => m.id));
+  const link = /<(https?:\/\/[^>]+)>;\s+rel="next"/.exec(apiFirst.header("link"))[1];
+  await Promise.all([page.waitForURL(/cursor=/), page.click("nav.pager a[rel=next]")]);
+  const second = await idsOnPage();
+  const apiSecond = await api(srv.url, "GET", link);
+  assert.deepEqual(second, apiSecond.json.map((m) => m.id));
+  assert.deepEqual(second, names.slice(30));
+  assert.equal(await page.locator("nav.pager a[rel=next]").count(), 0);
+  await page.click("nav.pager a:has-text('First page')");
+  assert.deepEqual(await idsOnPage(), first);
+  b.assertClean("pagination");
+});
