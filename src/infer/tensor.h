@@ -37,10 +37,10 @@ enum tensor_type {
 };
 
 struct tensor_type_info {
-	const char *name;   /* "q4_K", as GGUF tools print it; NULL if unknown */
+	const char *name; /* "q4_K", as GGUF tools print it; NULL if unknown */
 	int64_t block_size; /* elements per block (1 for plain types) */
-	size_t type_size;   /* bytes per block */
-	int quantized;      /* 1 for block-quantized types */
+	size_t type_size; /* bytes per block */
+	int quantized; /* 1 for block-quantized types */
 };
 
 /* Info for a type, or NULL for a value we do not know (untrusted input:
