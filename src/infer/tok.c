@@ -583,6 +583,26 @@ int tok_build(const struct tok_src *src, struct tok **out, char *err, size_t err
 	finish_specials(t);
 	build_special_cache(t, src);
 
+	/* SPM: may merging run word by word? Only if no token has U+2581
+	 * after bytes that are not U+2581 */
+	t->spm_word_cuts = t->type == TOK_MODEL_SPM;
+	for (uint32_t id = 0; id < t->n_vocab && t->spm_word_cuts; id++) {
+		const char *s = tok_str(t, (int32_t)id);
+		uint32_t n = t->str_len[id], run = 0; /* bytes of U+2581 run so far */
+		for (uint32_t k = 0; k + 3 <= n;) {
+			if (!memcmp(s + k, "\xe2\x96\x81", 3)) {
+				if (k != run) {
+					t->spm_word_cuts = 0;
+					break;
+				}
+				run += 3;
+				k += 3;
+			} else {
+				k++;
+			}
+		}
+	}
+
 	/* byte fallback: "<0xXX>", else the one-byte token */
 	for (int b = 0; b < 256; b++) {
 		char name[8];

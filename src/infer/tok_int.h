@@ -130,6 +130,9 @@ struct tok {
 	int32_t special[TOK_SP_COUNT]; /* -1 when none */
 	int add_bos, add_eos, add_sep, add_space_prefix;
 	int ignore_merges;
+	/* SPM: no token has U+2581 right after another character, so no merge
+	 * can reach across the start of a word (merging runs word by word) */
+	int spm_word_cuts;
 	int lowercase, strip_accents;
 
 	/* tokens split out of the text before the model runs (control,

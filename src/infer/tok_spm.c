@@ -118,7 +118,10 @@ int tok_spm_encode(const struct tok *t, const char *text, size_t len, int space_
 	}
 
 	/* one symbol per character (as long as its lead byte says, clipped at the end) */
-	sym = xmalloc_array(blen, sizeof(*sym));
+	for (size_t off = 0; off < blen; nsym++)
+		off += HD_MIN(tok_utf8_len((unsigned char)buf[off]), blen - off);
+	sym = xmalloc_array(nsym, sizeof(*sym));
+	nsym = 0;
 	for (size_t off = 0; off < blen;) {
 		size_t n = HD_MIN(tok_utf8_len((unsigned char)buf[off]), blen - off);
 		sym[nsym].start = (uint32_t)off;
@@ -129,20 +132,45 @@ int tok_spm_encode(const struct tok *t, const char *text, size_t len, int space_
 		nsym++;
 	}
 
-	for (size_t i = 1; i < nsym; i++)
-		try_pair(t, buf, sym, &h, (int32_t)i - 1, (int32_t)i);
-	while (h.n) {
-		struct spm_pair p = heap_pop(&h);
-		struct spm_sym *l = &sym[p.left], *r = &sym[p.right];
-		if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
-			continue;
-		l->n += r->n;
-		r->n = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sym[r->next].prev = p.left;
-		try_pair(t, buf, sym, &h, l->prev, p.left);
-		try_pair(t, buf, sym, &h, p.left, l->next);
+	/* Merge. Where no token has U+2581 after another character, no merge
+	 * reaches across the start of a word (a U+2581 after anything else), so
+	 * each word runs on its own small heap: the same merges, in cache. */
+	for (size_t a = 0; a < nsym;) {
+		size_t b = a + 1;
+		if (t->spm_word_cuts) {
+			while (b < nsym &&
+			       !(sym[b].n == 3 && !memcmp(buf + sym[b].start, sp, 3) &&
+			         !(sym[b - 1].n == 3 && !memcmp(buf + sym[b - 1].start, sp, 3))))
+				b++;
+		} else {
+			b = nsym;
+		}
+		sym[a].prev = -1;
+		sym[b - 1].next = -1;
+		h.n = 0;
+		for (size_t i = a + 1; i < b; i++)
+			try_pair(t, buf, sym, &h, (int32_t)i - 1, (int32_t)i);
+		while (h.n) {
+			struct spm_pair p = heap_pop(&h);
+			struct spm_sym *l = &sym[p.left], *r = &sym[p.right];
+			if (l->n == 0 || r->n == 0 || l->n + r->n != p.size)
+				continue;
+			l->n += r->n;
+			r->n = 0;
+			l->next = r->next;
+			if (r->next >= 0)
+				sym[r->next].prev = p.left;
+			try_pair(t, buf, sym, &h, l->prev, p.left);
+			try_pair(t, buf, sym, &h, p.left, l->next);
+		}
+		/* relink the word to the next one for the output walk */
+		if (b < nsym) {
+			int32_t last = (int32_t)b - 1;
+			while (sym[last].n == 0)
+				last--;
+			sym[last].next = (int32_t)b;
+		}
+		a = b;
 	}
 
 	/* a merged symbol is always a token; a lone character may not be */

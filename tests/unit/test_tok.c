@@ -214,6 +214,40 @@ static void test_spm_small(void)
 	tok_free(t);
 }
 
+/* A token with U+2581 inside: merging must then reach across words. */
+static void test_spm_inner_space(void)
+{
+	static const char *const tokens[] = {"<unk>",
+	                                     "<s>",
+	                                     "</s>",
+	                                     "a",
+	                                     "b",
+	                                     "\xe2\x96\x81",
+	                                     "\xe2\x96\x81"
+	                                     "a",
+	                                     "a\xe2\x96\x81",
+	                                     "a\xe2\x96\x81"
+	                                     "b"};
+	static const float scores[] = {0, 0, 0, -9, -9, -9, -5, -1, -0.5f};
+	struct tok_src src;
+	struct tok *t = NULL;
+	char err[256];
+	tok_src_init(&src);
+	src.model = "llama";
+	src.n_tokens = ARRAY_SIZE(tokens);
+	src.tokens = tokens;
+	src.scores = scores;
+	CHECK_EQ_INT(tok_build(&src, &t, err, sizeof(err)), 0);
+	if (!t)
+		return;
+	CHECK(!t->spm_word_cuts);
+	CHECK_EQ_STR(enc_str(t, "a b", 0), "5 8"); /* ▁ + a▁b */
+	tok_free(t);
+	t = small_spm();
+	CHECK(t && t->spm_word_cuts);
+	tok_free(t);
+}
+
 /* ---- byte-level BPE on a small vocabulary ----------------------------- */
 
 static struct tok *small_bpe(const char *pre, const char *const *merges, uint32_t n_merges)
@@ -819,6 +853,7 @@ static void test_wpm_hostile_long(void)
 int main(void)
 {
 	RUN(test_spm_small);
+	RUN(test_spm_inner_space);
 	RUN(test_bpe_small);
 	RUN(test_pre_all);
 	RUN(test_hostile_gguf);
