@@ -49,6 +49,19 @@ int kern_shape_init(struct kern_shape *sh, uint32_t t, int64_t k)
 	return 0;
 }
 
+void kern_zero_tail(const struct kern_shape *sh, uint8_t *out)
+{
+	const size_t end = sh->g_off + 4 * (size_t)sh->ngp;
+	if (sh->kp > sh->k) {
+		memset(out + sh->k, 0, (size_t)(sh->kp - sh->k));
+		memset(out + sh->s_off + sh->k, 0, (size_t)(sh->kp - sh->k));
+	}
+	if (sh->ngp > sh->ng)
+		memset(out + sh->g_off + 4 * sh->ng, 0, (size_t)(4 * (sh->ngp - sh->ng)));
+	if (sh->stride > end)
+		memset(out + end, 0, sh->stride - end);
+}
+
 /* ---- scalar unpack ------------------------------------------------------ */
 
 static uint32_t u32le(const uint8_t b[4])

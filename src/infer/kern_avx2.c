@@ -27,19 +27,7 @@ AVX2 INLINE void fill8(float *p, float v)
 	_mm256_storeu_ps(p, _mm256_set1_ps(v));
 }
 
-/* Zero the packed row past k elements (q, lanes) and past ng groups. */
-AVX2 INLINE void zero_tail(const struct kern_shape *sh, uint8_t *out)
-{
-	const size_t end = sh->g_off + 4 * (size_t)sh->ngp;
-	if (sh->kp > sh->k) {
-		memset(out + sh->k, 0, (size_t)(sh->kp - sh->k));
-		memset(out + sh->s_off + sh->k, 0, (size_t)(sh->kp - sh->k));
-	}
-	if (sh->ngp > sh->ng)
-		memset(out + sh->g_off + 4 * sh->ng, 0, (size_t)(4 * (sh->ngp - sh->ng)));
-	if (sh->stride > end)
-		memset(out + end, 0, sh->stride - end);
-}
+#define zero_tail kern_zero_tail
 
 /* 16 bytes of nibbles -> 32 levels: low nibbles then high nibbles. */
 AVX2 INLINE __m256i nibbles32(const uint8_t *qs)

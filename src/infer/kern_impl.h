@@ -208,6 +208,9 @@ float kern_q8k_quantize(const float *x, int8_t *q);
 kern_vec_dot_fn kern_vec_dot_ref_fn(uint32_t t);
 
 /* Shared scalar helpers (kern.c), used as tails by the SIMD files. */
+/* Zeroes an int-path packed row past k levels and lanes, past ng groups,
+ * and the row's end padding. */
+void kern_zero_tail(const struct kern_shape *sh, uint8_t *out);
 void kern_pack_scalar(uint32_t t, const float *x, const struct kern_shape *sh, uint8_t *out);
 void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh, uint8_t *out);
 

@@ -104,6 +104,14 @@ static int clampi(int v, int lo, int hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* floor(v) clamped to [0, top], for any float (nan gives 0): converting an
+ * out-of-range float to int would be undefined. */
+static int floor_level(float v, int top)
+{
+	v = fminf(fmaxf(v, 0.f), (float)top);
+	return (int)v;
+}
+
 /* Symmetric n-bit block: the largest-magnitude value maps to level 0 (-2^(bits-1)),
  * q in [0, 2^bits). Returns d. */
 static float quantize_sym(const float *x, int bits, uint8_t *q)
@@ -112,7 +120,7 @@ static float quantize_sym(const float *x, int bits, uint8_t *q)
 	const float d = signed_absmax(x, QK) / (float)-half;
 	const float id = d != 0 ? 1.f / d : 0.f;
 	for (int j = 0; j < QK; j++)
-		q[j] = (uint8_t)clampi((int)floorf(x[j] * id + (float)half + 0.5f), 0, top);
+		q[j] = (uint8_t)floor_level(x[j] * id + (float)half + 0.5f, top);
 	return d;
 }
 
@@ -128,7 +136,7 @@ static void quantize_asym(const float *x, int bits, uint8_t *q, float *d_out, fl
 	const float d = (hi - lo) / (float)top;
 	const float id = d != 0 ? 1.f / d : 0.f;
 	for (int j = 0; j < QK; j++)
-		q[j] = (uint8_t)clampi((int)floorf((x[j] - lo) * id + 0.5f), 0, top);
+		q[j] = (uint8_t)floor_level((x[j] - lo) * id + 0.5f, top);
 	*d_out = d;
 	*min_out = lo;
 }
