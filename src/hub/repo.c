@@ -293,6 +293,41 @@ static char **card_tag_set(const struct hub_card *card, size_t *n_out)
 	return tags;
 }
 
+struct gguf_walk {
+	size_t n;
+	int found;
+};
+
+static int gguf_walk_cb(const char *root, const git_tree_entry *e, void *arg)
+{
+	struct gguf_walk *w = arg;
+	(void)root;
+	if (++w->n > 100000)
+		return -1; /* bounded: a huge tree is not searched to the end */
+	const char *name = git_tree_entry_name(e);
+	size_t n = strlen(name);
+	if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && n >= 5 &&
+	    !strcasecmp(name + n - 5, ".gguf")) {
+		w->found = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 if the tree of commit holds a *.gguf file anywhere (the Hub's "gguf"
+ * tag, which the inference service lists models by). */
+static int tree_has_gguf(git_repository *repo, const git_oid *commit)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	struct gguf_walk w = {0, 0};
+	if (git_commit_lookup(&c, repo, commit) == 0 && git_commit_tree(&t, c) == 0)
+		git_tree_walk(t, GIT_TREEWALK_PRE, gguf_walk_cb, &w);
+	git_tree_free(t);
+	git_commit_free(c);
+	return w.found;
+}
+
 int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 {
 	git_repository *repo = NULL;
@@ -302,7 +337,7 @@ int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 	char sha[41] = "", msg[256];
 	char **tags = NULL, *tags_json = NULL;
 	size_t n_tags = 0;
-	int rc;
+	int rc, has_gguf = 0;
 
 	rc = git_open(h, row->repo.uid, &repo, NULL);
 	if (rc)
@@ -312,9 +347,12 @@ int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 		if (git_read_path(repo, &head, "README.md", README_MAX, &readme) == 0 &&
 		    hub_card_parse(readme.data, readme.len, &card, msg, sizeof(msg)) != 0)
 			log_info("hub: %s: card metadata ignored: %s", row->repo.id, msg);
+		has_gguf = row->repo.type == HUB_REPO_MODEL && tree_has_gguf(repo, &head);
 	}
 	git_repository_free(repo);
 	tags = card_tag_set(&card, &n_tags);
+	if (has_gguf)
+		tags_add(&tags, &n_tags, "", "gguf");
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n_tags; i++)
 		json_array_append_new(arr, json_string(tags[i]));
