@@ -922,17 +922,60 @@ static void frags_push(struct frags *f, int32_t id, size_t off, size_t len)
 	f->v[f->n++] = (struct frag){id, off, len};
 }
 
+/* Which 4-byte windows a long text has (a bit per hashed window), so a
+ * special token with a window the text lacks is skipped without a scan:
+ * vocabularies with thousands of special tokens would otherwise cost a
+ * full search of the text per token. */
+struct grams {
+	uint64_t *bits;
+	uint32_t shift;
+};
+
+static uint32_t gram_at(const char *p, uint32_t shift)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return (v * 0x9e3779b1u) >> shift;
+}
+
+static void grams_init(struct grams *g, const char *text, size_t len)
+{
+	uint32_t log2 = 12;
+	while (log2 < 24 && ((size_t)1 << log2) < len * 8)
+		log2++;
+	g->shift = 32 - log2;
+	g->bits = xcalloc(((size_t)1 << log2) / 64, sizeof(uint64_t));
+	for (size_t i = 0; i + 4 <= len; i++) {
+		uint32_t h = gram_at(text + i, g->shift);
+		g->bits[h / 64] |= 1ull << (h % 64);
+	}
+}
+
+/* 0 when s cannot occur in the text (one of its windows is missing). */
+static int grams_may_have(const struct grams *g, const char *s, size_t n)
+{
+	for (size_t i = 0; i + 4 <= n; i++) {
+		uint32_t h = gram_at(s + i, g->shift);
+		if (!(g->bits[h / 64] & (1ull << (h % 64))))
+			return 0;
+	}
+	return 1;
+}
+
 /* Cuts text at special tokens, longest token text first, as the reference
  * does (each token is searched in what the longer ones left as text). */
 static void partition(const struct tok *t, const char *text, size_t len, int parse_special,
                       struct frags *cur)
 {
 	struct frags next = {0};
+	struct grams g = {0};
 
 	cur->n = 0;
 	if (len == 0)
 		return;
 	frags_push(cur, -1, 0, len);
+	if (len >= 1024 && t->n_special_cache >= 32)
+		grams_init(&g, text, len);
 	for (uint32_t k = 0; k < t->n_special_cache; k++) {
 		int32_t id = t->special_cache[k];
 		uint16_t attr = t->attr[id];
@@ -940,7 +983,7 @@ static void partition(const struct tok *t, const char *text, size_t len, int par
 		size_t sn = t->str_len[id];
 		if (!parse_special && (attr & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN)))
 			continue;
-		if (sn > len || !memmem(text, len, s, sn))
+		if (sn > len || (g.bits && !grams_may_have(&g, s, sn)) || !memmem(text, len, s, sn))
 			continue;
 		next.n = 0;
 		for (size_t i = 0; i < cur->n; i++) {
@@ -980,6 +1023,7 @@ static void partition(const struct tok *t, const char *text, size_t len, int par
 		next = tmp;
 	}
 	free(next.v);
+	free(g.bits);
 }
 
 int tok_encode(const struct tok *t, const char *text, size_t len, int flags, int32_t **ids,

@@ -801,6 +801,39 @@ done:
 	free(letters);
 }
 
+/* Special tokens in a long text (the 4-gram filter path), for a vocabulary
+ * with thousands of user-defined tokens. */
+static void test_partition_long(void)
+{
+	const char *dir = data_dir();
+	char path[600];
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/tokenizer-vocabs/ggml-vocab-deepseek-llm.gguf", dir);
+	struct tok *t = load_path(path);
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < 300; i++)
+		buf_puts(&b, i % 3 ? "ab [PAD100015] " : "[PAD1000 x[PAD102399]");
+	struct ids x = {0};
+	CHECK_EQ_INT(tok_encode(t, b.data, b.len, 0, &x.v, &x.n, &x.cap), 0);
+	int n15 = 0, n399 = 0;
+	for (size_t i = 0; i < x.n; i++) {
+		n15 += x.v[i] == 100015;
+		n399 += x.v[i] == 102399;
+	}
+	CHECK_EQ_INT(n15, 200);
+	CHECK_EQ_INT(n399, 100);
+	char *d = decode(t, x.v, x.n, 1);
+	CHECK_EQ_STR(d, b.data);
+	free(d);
+	free(x.v);
+	buf_release(&b);
+	tok_free(t);
+}
+
 /* WordPiece's longest match on a vocabulary built to make it slow: every
  * token length up to 1024, all sharing the text's prefix (matches are
  * bounded at 128 bytes). */
@@ -860,6 +893,7 @@ int main(void)
 	RUN(test_conformance);
 	RUN(test_stories);
 	RUN(test_long);
+	RUN(test_partition_long);
 	RUN(test_wpm_hostile_long);
 	return test_summary();
 }
