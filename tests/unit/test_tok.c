@@ -552,6 +552,26 @@ static void test_hostile_gguf(void)
 		}
 	}
 
+	/* oversized declarations are refused before anything is read */
+	{
+		static const char *const one[] = {"a"};
+		struct tok_src src;
+		struct tok *t = NULL;
+		char err[256] = "";
+		tok_src_init(&src);
+		src.model = "llama";
+		src.tokens = one;
+		src.n_tokens = TOK_MAX_VOCAB + 1;
+		CHECK_EQ_INT(tok_build(&src, &t, err, sizeof(err)), HD_ETOOBIG);
+		CHECK(t == NULL && strstr(err, "vocabulary") != NULL);
+		src.n_tokens = 1;
+		src.model = "gpt2";
+		src.merges = one;
+		src.n_merges = TOK_MAX_MERGES + 1;
+		CHECK_EQ_INT(tok_build(&src, &t, err, sizeof(err)), HD_ETOOBIG);
+		CHECK(t == NULL && strstr(err, "merges") != NULL);
+	}
+
 	/* a good one, with an out-of-range id ignored and a flag read */
 	struct tok *t = NULL;
 	char err[256] = "";
