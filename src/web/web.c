@@ -137,7 +137,7 @@ static const struct route_spec specs[] = {
         {GET, "/settings/tokens", web_settings_tokens, 0, 0},
         {HTTP_POST, "/settings/tokens/new", web_tokens_create, 64 * 1024, 0},
         {HTTP_POST, "/settings/tokens/revoke", web_tokens_revoke, 64 * 1024, 0},
-        {GET | HTTP_POST, "/settings/repos", web_settings_repos, 64 * 1024, 0},
+        {GET, "/settings/repos", web_settings_repos, 0, 0},
         {GET | HTTP_POST, "/new", web_new_repo, 64 * 1024, 0},
         {GET, "/chat", web_chat, 0, 0},
         {GET, "/chat/api/models", web_chat_models, 0, 0},
