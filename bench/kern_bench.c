@@ -8,7 +8,8 @@
  *   tg: n_tok = 1 over a ring of weight matrices much larger than the last
  *       level cache, reported as GB/s of weights streamed (and as a fraction
  *       of the machine's read bandwidth, measured first);
- *   pp: n_tok = 128 on a 5632 x 2048 and a 2048 x 2048 matrix, in GFLOP/s
+ *   pp: n_tok = 128 on a 5632 x 2048 (ffn up) and a 2048 x 5632 (ffn down)
+ *       matrix, in GFLOP/s
  *       (2 * rows * cols * tokens per second).
  * Each figure is the best of REPS runs (the machine is shared and noisy).
  */
@@ -155,14 +156,15 @@ int main(int argc, char **argv)
 	const double bw = read_bandwidth(p, reps);
 	printf("kernels %s, %d thread(s), timed by %s; read bandwidth %.1f GB/s\n", kern_isa(),
 	       n_threads, use_cpu_clock ? "thread CPU time" : "wall clock", bw);
-	printf("%-6s %10s %7s %12s %12s\n", "type", "tg GB/s", "of bw", "pp GFLOP/s", "(2048^2)");
+	printf("%-6s %10s %7s %14s %14s\n", "type", "tg GB/s", "of bw", "pp GFLOP/s", "pp GFLOP/s");
+	printf("%-6s %10s %7s %14s %14s\n", "", "5632x2048", "", "5632x2048", "2048x5632");
 
 	const int64_t dim = 2048, ffn = 5632, n_tok = 128;
-	float *x = xmalloc(sizeof(float) * (size_t)(dim * n_tok));
+	float *x = xmalloc(sizeof(float) * (size_t)(ffn * n_tok));
 	float *out = xmalloc(sizeof(float) * (size_t)(ffn * n_tok));
-	for (int64_t i = 0; i < dim * n_tok; i++)
+	for (int64_t i = 0; i < ffn * n_tok; i++)
 		x[i] = frand();
-	void *scratch = xmalloc(kern_matmul_scratch_size(TENSOR_F32, dim, n_tok));
+	void *scratch = xmalloc(kern_matmul_scratch_size(TENSOR_F32, ffn, n_tok));
 
 	for (int ti = 0; ti < n_types; ti++) {
 		const uint32_t t = types[ti];
@@ -188,21 +190,22 @@ int main(int argc, char **argv)
 		free(ring);
 
 		double best_pp[2] = {0, 0};
-		const int64_t rows_pp[2] = {ffn, dim};
+		const int64_t rows_pp[2] = {ffn, dim}, cols_pp[2] = {dim, ffn};
 		for (int s = 0; s < 2; s++) {
 			size_t sz;
-			void *w = make_weights(t, rows_pp[s], dim, &sz);
+			void *w = make_weights(t, rows_pp[s], cols_pp[s], &sz);
 			for (int r = 0; r < (strcmp(mode, "tg") ? reps : 0); r++) {
 				double t0 = now();
-				kern_matmul(p, t, w, rows_pp[s], dim, x, n_tok, out, scratch);
-				double gf = 2.0 * (double)rows_pp[s] * (double)dim * (double)n_tok /
-				            (now() - t0) / 1e9;
+				kern_matmul(p, t, w, rows_pp[s], cols_pp[s], x, n_tok, out,
+				            scratch);
+				double gf = 2.0 * (double)rows_pp[s] * (double)cols_pp[s] *
+				            (double)n_tok / (now() - t0) / 1e9;
 				if (gf > best_pp[s])
 					best_pp[s] = gf;
 			}
 			free(w);
 		}
-		printf("%-6s %10.1f %6.0f%% %12.1f %12.1f\n", tensor_type_info(t)->name, best_tg,
+		printf("%-6s %10.1f %6.0f%% %14.1f %14.1f\n", tensor_type_info(t)->name, best_tg,
 		       100 * best_tg / bw, best_pp[0], best_pp[1]);
 		fflush(stdout);
 	}

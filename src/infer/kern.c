@@ -251,9 +251,24 @@ static float hsum16(const float *v)
 	return c[0] + c[1];
 }
 
-static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                            const uint8_t *x, float *out, int64_t ldo)
+/* The span of a tile call and where element (i, j) keeps its lanes. */
+static void span_of(const struct kern_shape *sh, const struct kern_span *sp, int64_t *k0,
+                    int64_t *k1)
 {
+	*k0 = sp ? sp->k0 : 0;
+	*k1 = sp ? sp->k1 : sh->kp;
+}
+
+static float *lanes_at(const struct kern_span *sp, int i, int j)
+{
+	return sp->acc + (j * sp->ldacc + i) * 16;
+}
+
+static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
+                            const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo)
+{
+	int64_t k0, k1;
+	span_of(sh, sp, &k0, &k1);
 	for (int i = 0; i < mr; i++)
 		for (int j = 0; j < nr; j++) {
 			const uint8_t *wq = w + (size_t)i * sh->stride;
@@ -263,7 +278,9 @@ static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const u
 			const float *wg = kern_cfptr(wq + sh->g_off);
 			const float *xg = kern_cfptr((const uint8_t *)xq + sh->g_off);
 			float acc[16] = {0}, cor[16] = {0};
-			for (int64_t c = 0; c < sh->kp / 64; c++)
+			if (k0 > 0)
+				memcpy(acc, lanes_at(sp, i, j), sizeof(acc));
+			for (int64_t c = k0 / 64; c < k1 / 64; c++)
 				for (int l = 0; l < 16; l++) {
 					const int64_t e = 64 * c + 4 * l;
 					int isum = 0;
@@ -272,6 +289,10 @@ static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const u
 					const float sc = ws[16 * c + l] * xs[16 * c + l];
 					acc[l] = fmaf((float)isum, sc, acc[l]);
 				}
+			if (k1 < sh->kp) {
+				memcpy(lanes_at(sp, i, j), acc, sizeof(acc));
+				continue;
+			}
 			for (int64_t r = 0; r < sh->ngp / 16; r++)
 				for (int l = 0; l < 16; l++)
 					cor[l] = fmaf(wg[16 * r + l], xg[16 * r + l], cor[l]);
@@ -280,17 +301,24 @@ static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const u
 }
 
 static void tile_float_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                              const uint8_t *x, float *out, int64_t ldo)
+                              const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo)
 {
+	int64_t k0, k1;
+	span_of(sh, sp, &k0, &k1);
 	for (int i = 0; i < mr; i++)
 		for (int j = 0; j < nr; j++) {
 			const float *wf = kern_cfptr(w + (size_t)i * sh->stride);
 			const float *xf = kern_cfptr(x + (size_t)j * sh->stride);
 			float acc[16] = {0};
-			for (int64_t c = 0; c < sh->kp / 16; c++)
+			if (k0 > 0)
+				memcpy(acc, lanes_at(sp, i, j), sizeof(acc));
+			for (int64_t c = k0 / 16; c < k1 / 16; c++)
 				for (int l = 0; l < 16; l++)
 					acc[l] = fmaf(wf[16 * c + l], xf[16 * c + l], acc[l]);
-			out[j * ldo + i] = hsum16(acc);
+			if (k1 < sh->kp)
+				memcpy(lanes_at(sp, i, j), acc, sizeof(acc));
+			else
+				out[j * ldo + i] = hsum16(acc);
 		}
 }
 
@@ -524,7 +552,7 @@ static void vec_dot_packed(uint32_t t, int64_t n, float *s, const void *vx, cons
 		o->unpack[t]((const uint8_t *)vx + off / wi->block_size * wi->type_size, &sh, wbuf);
 		act_blocks_to_packed(vt, (const uint8_t *)vy + off / ai->block_size * ai->type_size,
 		                     &sh, xbuf);
-		o->tile_int(1, 1, &sh, wbuf, xbuf, &part, 1);
+		o->tile_int(1, 1, &sh, wbuf, xbuf, NULL, &part, 1);
 		sum += part;
 	}
 	*s = sum;

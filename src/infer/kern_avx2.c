@@ -267,19 +267,33 @@ AVX2 INLINE __m256i lanesum_wide(__m256i u, __m256i s, __m256i s128)
 #define TM2 2
 #define TN2 2
 
+/* Lanes of element (i, j) kept between spans (kern_impl.h). */
+static inline float *span_lanes(const struct kern_span *sp, int i, int j)
+{
+	return sp->acc + (j * sp->ldacc + i) * 16;
+}
+
 AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct kern_shape *sh,
-                             const uint8_t *w, const uint8_t *x, float *out, int64_t ldo)
+                             const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
+                             float *out, int64_t ldo)
 {
 	__m256 acc[TM2][TN2][2];
 	float res[TM2][TN2];
 	const size_t st = sh->stride, so = sh->s_off;
+	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
-	for (int64_t c = 0; c < sh->kp; c += 64) {
+		for (int j = 0; j < NR; j++) {
+			if (k0 > 0) {
+				acc[i][j][0] = _mm256_loadu_ps(span_lanes(sp, i, j));
+				acc[i][j][1] = _mm256_loadu_ps(span_lanes(sp, i, j) + 8);
+			} else {
+				acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
+			}
+		}
+	for (int64_t c = k0; c < k1; c += 64) {
 #pragma GCC unroll 8
 		for (int h = 0; h < 2; h++) {
 			const int64_t e = c + 32 * h;
@@ -311,6 +325,16 @@ AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct 
 			}
 		}
 	}
+	if (k1 < sh->kp) {
+#pragma GCC unroll 8
+		for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+			for (int j = 0; j < NR; j++) {
+				_mm256_storeu_ps(span_lanes(sp, i, j), acc[i][j][0]);
+				_mm256_storeu_ps(span_lanes(sp, i, j) + 8, acc[i][j][1]);
+			}
+		return;
+	}
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
@@ -335,7 +359,8 @@ AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct 
 }
 
 AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                               const uint8_t *x, float *out, int64_t ldo)
+                               const uint8_t *x, const struct kern_span *sp, float *out,
+                               int64_t ldo)
 {
 	for (int i = 0; i < mr; i += TM2)
 		for (int j = 0; j < nr; j += TN2) {
@@ -343,24 +368,30 @@ AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, cons
 			const uint8_t *wi = w + (size_t)i * sh->stride,
 			              *xj = x + (size_t)j * sh->stride;
 			float *o = out + j * ldo + i;
+			struct kern_span span, *sub = NULL;
+			if (sp) {
+				span = *sp;
+				span.acc = span_lanes(sp, i, j);
+				sub = &span;
+			}
 			if (sh->wide) {
 				if (m == 2 && n == 2)
-					tile_int_mn(2, 2, 1, sh, wi, xj, o, ldo);
+					tile_int_mn(2, 2, 1, sh, wi, xj, sub, o, ldo);
 				else if (m == 2)
-					tile_int_mn(2, 1, 1, sh, wi, xj, o, ldo);
+					tile_int_mn(2, 1, 1, sh, wi, xj, sub, o, ldo);
 				else if (n == 2)
-					tile_int_mn(1, 2, 1, sh, wi, xj, o, ldo);
+					tile_int_mn(1, 2, 1, sh, wi, xj, sub, o, ldo);
 				else
-					tile_int_mn(1, 1, 1, sh, wi, xj, o, ldo);
+					tile_int_mn(1, 1, 1, sh, wi, xj, sub, o, ldo);
 			} else {
 				if (m == 2 && n == 2)
-					tile_int_mn(2, 2, 0, sh, wi, xj, o, ldo);
+					tile_int_mn(2, 2, 0, sh, wi, xj, sub, o, ldo);
 				else if (m == 2)
-					tile_int_mn(2, 1, 0, sh, wi, xj, o, ldo);
+					tile_int_mn(2, 1, 0, sh, wi, xj, sub, o, ldo);
 				else if (n == 2)
-					tile_int_mn(1, 2, 0, sh, wi, xj, o, ldo);
+					tile_int_mn(1, 2, 0, sh, wi, xj, sub, o, ldo);
 				else
-					tile_int_mn(1, 1, 0, sh, wi, xj, o, ldo);
+					tile_int_mn(1, 1, 0, sh, wi, xj, sub, o, ldo);
 			}
 		}
 }
@@ -369,17 +400,25 @@ AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, cons
 #define TNF 3
 
 AVX2 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_shape *sh,
-                               const uint8_t *w, const uint8_t *x, float *out, int64_t ldo)
+                               const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
+                               float *out, int64_t ldo)
 {
 	__m256 acc[TMF][TNF][2];
 	const size_t st = sh->stride;
+	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
-	for (int64_t c = 0; c < sh->kp; c += 16) {
+		for (int j = 0; j < NR; j++) {
+			if (k0 > 0) {
+				acc[i][j][0] = _mm256_loadu_ps(span_lanes(sp, i, j));
+				acc[i][j][1] = _mm256_loadu_ps(span_lanes(sp, i, j) + 8);
+			} else {
+				acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
+			}
+		}
+	for (int64_t c = k0; c < k1; c += 16) {
 		__m256 w0[TMF], w1[TMF];
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++) {
@@ -400,12 +439,19 @@ AVX2 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_sha
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			out[j * ldo + i] = hsum16_2x8(acc[i][j][0], acc[i][j][1]);
+		for (int j = 0; j < NR; j++) {
+			if (k1 < sh->kp) {
+				_mm256_storeu_ps(span_lanes(sp, i, j), acc[i][j][0]);
+				_mm256_storeu_ps(span_lanes(sp, i, j) + 8, acc[i][j][1]);
+			} else {
+				out[j * ldo + i] = hsum16_2x8(acc[i][j][0], acc[i][j][1]);
+			}
+		}
 }
 
 AVX2 static void tile_float_avx2(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                                 const uint8_t *x, float *out, int64_t ldo)
+                                 const uint8_t *x, const struct kern_span *sp, float *out,
+                                 int64_t ldo)
 {
 	for (int i = 0; i < mr; i += TMF)
 		for (int j = 0; j < nr; j += TNF) {
@@ -413,18 +459,24 @@ AVX2 static void tile_float_avx2(int mr, int nr, const struct kern_shape *sh, co
 			const uint8_t *wi = w + (size_t)i * sh->stride,
 			              *xj = x + (size_t)j * sh->stride;
 			float *o = out + j * ldo + i;
+			struct kern_span span, *sub = NULL;
+			if (sp) {
+				span = *sp;
+				span.acc = span_lanes(sp, i, j);
+				sub = &span;
+			}
 			if (m == 2 && n == 3)
-				tile_float_mn(2, 3, sh, wi, xj, o, ldo);
+				tile_float_mn(2, 3, sh, wi, xj, sub, o, ldo);
 			else if (m == 2 && n == 2)
-				tile_float_mn(2, 2, sh, wi, xj, o, ldo);
+				tile_float_mn(2, 2, sh, wi, xj, sub, o, ldo);
 			else if (m == 2)
-				tile_float_mn(2, 1, sh, wi, xj, o, ldo);
+				tile_float_mn(2, 1, sh, wi, xj, sub, o, ldo);
 			else if (n == 3)
-				tile_float_mn(1, 3, sh, wi, xj, o, ldo);
+				tile_float_mn(1, 3, sh, wi, xj, sub, o, ldo);
 			else if (n == 2)
-				tile_float_mn(1, 2, sh, wi, xj, o, ldo);
+				tile_float_mn(1, 2, sh, wi, xj, sub, o, ldo);
 			else
-				tile_float_mn(1, 1, sh, wi, xj, o, ldo);
+				tile_float_mn(1, 1, sh, wi, xj, sub, o, ldo);
 		}
 }
 

@@ -44,19 +44,28 @@ AVX512 INLINE float hsum16(__m512 v)
 #endif
 #define TMAX 8
 
+/* Lanes of element (i, j) kept between spans (kern_impl.h). */
+static inline float *span_lanes(const struct kern_span *sp, int i, int j)
+{
+	return sp->acc + (j * sp->ldacc + i) * 16;
+}
+
 AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_shape *sh,
-                               const uint8_t *w, const uint8_t *x, float *out, int64_t ldo)
+                               const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
+                               float *out, int64_t ldo)
 {
 	__m512 acc[TMAX][TMAX];
 	float res[TMAX][TMAX];
 	const size_t st = sh->stride, so = sh->s_off;
+	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
-			acc[i][j] = _mm512_setzero_ps();
-	for (int64_t c = 0; c < sh->kp; c += 64) {
+			acc[i][j] = k0 > 0 ? _mm512_loadu_ps(span_lanes(sp, i, j))
+			                   : _mm512_setzero_ps();
+	for (int64_t c = k0; c < k1; c += 64) {
 		__m512i wq[TMAX];
 		__m512 ws[TMAX];
 #pragma GCC unroll 8
@@ -76,6 +85,14 @@ AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_sha
 				acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[i][j]);
 			}
 		}
+	}
+	if (k1 < sh->kp) {
+#pragma GCC unroll 8
+		for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+			for (int j = 0; j < NR; j++)
+				_mm512_storeu_ps(span_lanes(sp, i, j), acc[i][j]);
+		return;
 	}
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
@@ -99,55 +116,61 @@ AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_sha
 /* Splits an mr x nr block (any size) into full register tiles, full-height
  * tiles of fewer activations, and single rows; FN(M, N, ...) must be an
  * inline function taking compile-time M and N. */
-#define SPLIT_TILES(FN, TMX, TNX)                                                             \
-	for (int i = 0; i < mr; i += TMX) {                                                   \
-		const int m = mr - i < TMX ? mr - i : TMX;                                    \
-		const uint8_t *wi = w + (size_t)i * sh->stride;                               \
-		for (int j = 0; j < nr; j += TNX) {                                           \
-			const int n = nr - j < TNX ? nr - j : TNX;                            \
-			const uint8_t *xj = x + (size_t)j * sh->stride;                       \
-			float *o = out + j * ldo + i;                                         \
-			if (m == TMX) {                                                       \
-				switch (n) {                                                  \
-				case 1: FN(TMX, 1, sh, wi, xj, o, ldo); break;                \
-				case 2: FN(TMX, 2 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
-				case 3: FN(TMX, 3 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
-				case 4: FN(TMX, 4 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
-				case 5: FN(TMX, 5 % (TNX + 1), sh, wi, xj, o, ldo); break;    \
-				default: FN(TMX, 6 % (TNX + 1), sh, wi, xj, o, ldo); break;   \
-				}                                                             \
-				continue;                                                     \
-			}                                                                     \
-			for (int r = 0; r < m; r++) {                                         \
-				const uint8_t *wr = wi + (size_t)r * sh->stride;              \
-				switch (n) {                                                  \
-				case 1: FN(1, 1, sh, wr, xj, o + r, ldo); break;              \
-				case 2: FN(1, 2 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
-				case 3: FN(1, 3 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
-				case 4: FN(1, 4 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
-				case 5: FN(1, 5 % (TNX + 1), sh, wr, xj, o + r, ldo); break;  \
-				default: FN(1, 6 % (TNX + 1), sh, wr, xj, o + r, ldo); break; \
-				}                                                             \
-			}                                                                     \
-		}                                                                             \
+#define SPAN_AT(SUB, I, J)                              \
+	struct kern_span SUB##_s, *SUB = NULL;          \
+	if (sp) {                                       \
+		SUB##_s = *sp;                          \
+		SUB##_s.acc = span_lanes(sp, (I), (J)); \
+		SUB = &SUB##_s;                         \
+	}
+#define TILE_N_CASES(FN, TNX, M, W, SUB, O)                           \
+	switch (n) {                                                  \
+	case 1: FN(M, 1, sh, W, xj, SUB, O, ldo); break;              \
+	case 2: FN(M, 2 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
+	case 3: FN(M, 3 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
+	case 4: FN(M, 4 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
+	case 5: FN(M, 5 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
+	default: FN(M, 6 % (TNX + 1), sh, W, xj, SUB, O, ldo); break; \
+	}
+#define SPLIT_TILES(FN, TMX, TNX)                                                         \
+	for (int i = 0; i < mr; i += TMX) {                                               \
+		const int m = mr - i < TMX ? mr - i : TMX;                                \
+		const uint8_t *wi = w + (size_t)i * sh->stride;                           \
+		for (int j = 0; j < nr; j += TNX) {                                       \
+			const int n = nr - j < TNX ? nr - j : TNX;                        \
+			const uint8_t *xj = x + (size_t)j * sh->stride;                   \
+			if (m == TMX) {                                                   \
+				SPAN_AT(sub, i, j)                                        \
+				TILE_N_CASES(FN, TNX, TMX, wi, sub, out + j * ldo + i)    \
+				continue;                                                 \
+			}                                                                 \
+			for (int r = 0; r < m; r++) {                                     \
+				const uint8_t *wr = wi + (size_t)r * sh->stride;          \
+				SPAN_AT(subr, i + r, j)                                   \
+				TILE_N_CASES(FN, TNX, 1, wr, subr, out + j * ldo + i + r) \
+			}                                                                 \
+		}                                                                         \
 	}
 
 AVX512 static void tile_int_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                                   const uint8_t *x, float *out,
+                                   const uint8_t *x, const struct kern_span *sp, float *out,
                                    int64_t ldo){SPLIT_TILES(tile_int_mn, TM_I, TN_I)}
 
 AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_shape *sh,
-                                 const uint8_t *w, const uint8_t *x, float *out, int64_t ldo)
+                                 const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
+                                 float *out, int64_t ldo)
 {
 	__m512 acc[TMAX][TMAX];
 	const size_t st = sh->stride;
+	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
-			acc[i][j] = _mm512_setzero_ps();
-	for (int64_t c = 0; c < sh->kp; c += 16) {
+			acc[i][j] = k0 > 0 ? _mm512_loadu_ps(span_lanes(sp, i, j))
+			                   : _mm512_setzero_ps();
+	for (int64_t c = k0; c < k1; c += 16) {
 		__m512 wv[TMAX];
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++)
@@ -163,12 +186,16 @@ AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_s
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			out[j * ldo + i] = hsum16(acc[i][j]);
+		for (int j = 0; j < NR; j++) {
+			if (k1 < sh->kp)
+				_mm512_storeu_ps(span_lanes(sp, i, j), acc[i][j]);
+			else
+				out[j * ldo + i] = hsum16(acc[i][j]);
+		}
 }
 
 AVX512 static void tile_float_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                                     const uint8_t *x, float *out,
+                                     const uint8_t *x, const struct kern_span *sp, float *out,
                                      int64_t ldo){SPLIT_TILES(tile_float_mn, TM_F, TN_F)}
 
 /* ---- plain float dots (any n; used for attention) ------------------------ */

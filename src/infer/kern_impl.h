@@ -166,10 +166,23 @@ int kern_shape_init(struct kern_shape *sh, uint32_t t, int64_t k);
 /* Per-ISA kernels. Every pointer is set for every supported type. */
 typedef void (*kern_unpack_fn)(const void *row, const struct kern_shape *sh, uint8_t *out);
 typedef void (*kern_pack_fn)(const float *x, const struct kern_shape *sh, uint8_t *out);
+/* A slice of the dot products, for cache blocking: elements [k0, k1) (on
+ * chunk boundaries: multiples of 64 on the int path, 16 on the float path),
+ * with the 16 lane accumulators of element (i, j) kept between slices at
+ * acc + (j * ldacc + i) * 16. The first slice (k0 = 0) starts from zero;
+ * the last (k1 = kp) finishes and writes out. The per-lane operations are the
+ * same as in one pass, so slicing does not change a bit of the result. */
+struct kern_span {
+	int64_t k0, k1;
+	float *acc;
+	int64_t ldacc;
+};
+
 /* out[j * ldo + i] = dot(w row i, x row j) for i < mr, j < nr (any sizes,
- * split internally; tile_m x tile_n is the fastest block). */
+ * split internally; tile_m x tile_n is the fastest block). sp NULL: all of
+ * the elements in one pass. */
 typedef void (*kern_tile_fn)(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                             const uint8_t *x, float *out, int64_t ldo);
+                             const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo);
 
 struct kern_isa_ops {
 	const char *name;

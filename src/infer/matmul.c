@@ -23,6 +23,12 @@
 #include <string.h>
 
 #define ROWS_PER_ITEM_GEMV 32 /* rows a thread claims at once when n_tok is small */
+#ifndef KC_INT
+#define KC_INT 2048 /* k-slice: 4 rows of levels + lane scales = 16 KB, in L1 */
+#endif
+#ifndef KC_FLOAT
+#define KC_FLOAT 1024 /* 6 rows of floats = 24 KB */
+#endif
 
 struct mm_ctx {
 	struct pool *pool;
@@ -68,10 +74,15 @@ static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
 	const struct kern_isa_ops *o = c->o;
-	const int tm = o->tile_m[c->sh.path], tn = o->tile_n[c->sh.path];
-	const kern_tile_fn tile = c->sh.path == KERN_PATH_INT ? o->tile_int : o->tile_float;
+	const int path = c->sh.path, tm = o->tile_m[path], tn = o->tile_n[path];
+	const kern_tile_fn tile = path == KERN_PATH_INT ? o->tile_int : o->tile_float;
 	const kern_unpack_fn unpack = o->unpack[c->t];
-	uint8_t *wbuf = pool_scratch(c->pool, ith, (size_t)tm * c->sh.stride);
+	const int64_t kc = path == KERN_PATH_INT ? KC_INT : KC_FLOAT;
+	const int sliced = c->n_tok >= 4 && c->sh.kp > kc;
+	const size_t wsize = (size_t)tm * c->sh.stride;
+	const size_t asize = sliced ? (size_t)tm * (size_t)c->n_tok * 16 * sizeof(float) : 0;
+	uint8_t *wbuf = pool_scratch(c->pool, ith, wsize + asize);
+	float *accb = (float *)(void *)(wbuf + wsize);
 	(void)nth;
 
 	for (;;) {
@@ -89,10 +100,17 @@ static void mm_worker(void *arg, int ith, int nth)
 				unpack(c->w + (size_t)(i + r) * c->w_row, &c->sh,
 				       wbuf + (size_t)r * c->sh.stride);
 			}
-			for (int64_t j = 0; j < c->n_tok; j += tn) {
-				const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
-				tile(mr, nr, &c->sh, wbuf, c->xp + (size_t)j * c->sh.stride,
-				     c->out + j * c->n_rows + i, c->n_rows);
+			/* k-slices: the slice of the tile's weights stays in L1 while
+			 * every activation row passes by */
+			for (int64_t k0 = 0; k0 < c->sh.kp; k0 += sliced ? kc : c->sh.kp) {
+				struct kern_span sp = {k0, HD_MIN(c->sh.kp, k0 + kc), NULL, tm};
+				for (int64_t j = 0; j < c->n_tok; j += tn) {
+					const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
+					sp.acc = accb + j * tm * 16;
+					tile(mr, nr, &c->sh, wbuf, c->xp + (size_t)j * c->sh.stride,
+					     sliced ? &sp : NULL, c->out + j * c->n_rows + i,
+					     c->n_rows);
+				}
 			}
 		}
 	}

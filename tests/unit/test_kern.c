@@ -409,8 +409,27 @@ static void test_packed_twins(void)
 				for (int j = 0; j < nr; j++)
 					ops[s]->pack[t](x + j * k, &sh,
 					                xp[s] + sh.stride * (size_t)j);
-				(sh.path == KERN_PATH_INT ? ops[s]->tile_int : ops[s]->tile_float)(
-				        mr, nr, &sh, wp[s], xp[s], out[s], mr);
+				const kern_tile_fn tile = sh.path == KERN_PATH_INT
+				                                  ? ops[s]->tile_int
+				                                  : ops[s]->tile_float;
+				tile(mr, nr, &sh, wp[s], xp[s], NULL, out[s], mr);
+				/* the same in random k-slices (cache blocking): same bits */
+				const int64_t chunk = sh.path == KERN_PATH_INT ? 64 : 16;
+				float acc[64 * 16], sliced[64];
+				struct kern_span sp = {0, 0, acc, mr};
+				memset(sliced, 0, sizeof(sliced));
+				while (sp.k0 < sh.kp) {
+					sp.k1 = sp.k0 + chunk * (1 + rnd_int(3));
+					if (sp.k1 > sh.kp)
+						sp.k1 = sh.kp;
+					tile(mr, nr, &sh, wp[s], xp[s], &sp, sliced, mr);
+					sp.k0 = sp.k1;
+				}
+				if (memcmp(sliced, out[s], sizeof(float) * (size_t)(mr * nr)))
+					fprintf(stderr, "%s %s k=%lld %dx%d: sliced tile differs\n",
+					        isas[s], tensor_type_info(t)->name, (long long)k,
+					        mr, nr);
+				CHECK(!memcmp(sliced, out[s], sizeof(float) * (size_t)(mr * nr)));
 			}
 			for (int s = 1; s < 3; s++) {
 				if (!avail[s])
@@ -620,6 +639,55 @@ static void test_matmul(void)
 		kern_set_isa("avx2");
 }
 
+/* Long rows with a batch take the k-sliced (cache-blocked) path: each row of
+ * the batch must still equal the same row alone (which is not sliced). */
+static void test_matmul_sliced(void)
+{
+	const uint32_t ts[] = {TENSOR_Q8_0, TENSOR_Q4_0, TENSOR_Q4_K,
+	                       TENSOR_Q6_K, TENSOR_F16,  TENSOR_F32};
+	struct pool *p = pool_new(2);
+	for (int s = 0; s < 3; s++) {
+		if (kern_set_isa(isas[s]))
+			continue;
+		for (size_t ti = 0; ti < ARRAY_SIZE(ts); ti++) {
+			struct mm_case c;
+			c.t = ts[ti];
+			c.n_rows = 9;
+			c.n_cols = block_of(c.t) == 256  ? 256 * 9
+			           : block_of(c.t) == 32 ? 32 * 69
+			                                 : 1100;
+			c.n_tok = 6;
+			const size_t rs = row_size(c.t, c.n_cols);
+			float *wf = xmalloc(sizeof(float) * (size_t)(c.n_rows * c.n_cols));
+			c.x = xmalloc(sizeof(float) * (size_t)(c.n_tok * c.n_cols));
+			c.w = xmalloc(rs * (size_t)c.n_rows);
+			fill(wf, c.n_rows * c.n_cols, 0.1f);
+			fill(c.x, c.n_tok * c.n_cols, 1.f);
+			for (int64_t i = 0; i < c.n_rows; i++)
+				kern_quantize_row(c.t, wf + i * c.n_cols,
+				                  (uint8_t *)c.w + rs * (size_t)i, c.n_cols);
+			float *all = run_matmul(p, &c, c.n_tok, c.x);
+			for (int64_t j = 0; j < c.n_tok; j++) {
+				float *o = run_matmul(p, &c, 1, c.x + j * c.n_cols);
+				const int same = !memcmp(o, all + j * c.n_rows,
+				                         sizeof(float) * (size_t)c.n_rows);
+				if (!same)
+					fprintf(stderr, "%s %s: sliced batch row %lld differs\n",
+					        isas[s], tensor_type_info(c.t)->name, (long long)j);
+				CHECK(same);
+				free(o);
+			}
+			free(all);
+			free(wf);
+			free(c.x);
+			free(c.w);
+		}
+	}
+	pool_free(p);
+	if (kern_set_isa("avx512"))
+		kern_set_isa("avx2");
+}
+
 static void test_matmul_bad_args(void)
 {
 	struct pool *p = pool_new(2);
@@ -654,6 +722,7 @@ int main(void)
 	RUN(test_packed_twins);
 	RUN(test_vec_dots);
 	RUN(test_matmul);
+	RUN(test_matmul_sliced);
 	RUN(test_matmul_bad_args);
 	printf("kernels: %s\n", kern_isa());
 	return test_summary();
