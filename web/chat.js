@@ -205,7 +205,8 @@
   async function complete() {
     syncSettings();
     showError("");
-    if (!s.model) { showError("Pick a model first."); return; }
+    if (!s.model) { showError("Pick a model first."); root.dataset.state = "error"; return; }
+    root.dataset.state = "streaming";
     const messages = [];
     if (s.system && s.system.trim()) messages.push({ role: "system", content: s.system });
     for (const m of state.messages) messages.push({ role: m.role, content: m.content });

@@ -51,6 +51,9 @@ after(async () => {
 });
 
 const assistantBodies = () => page.locator("#hd-messages .msg.assistant .body");
+// The raw text of the last reply, as kept in localStorage (the page shows it
+// rendered as markdown).
+const lastReply = () => page.evaluate(() => JSON.parse(localStorage.getItem("huddle.chat.v1")).messages.at(-1).content);
 
 // Counts the text updates of the streaming reply (a MutationObserver in the
 // page), and optionally clicks Stop at the first one.
@@ -72,6 +75,7 @@ async function watchStream({ stopAtFirst = false } = {}) {
 async function send(text) {
   await page.fill("#hd-input", text);
   await page.click("#hd-send");
+  // (chat.js sets data-state to "streaming" in the click itself)
   await page.waitForFunction(() => ["done", "stopped"].includes(document.getElementById("hd-chat").dataset.state) &&
     document.getElementById("hd-stop").hidden, null, { timeout: slow(60000) });
 }
@@ -90,8 +94,9 @@ test("a reply streams token by token and equals the API's greedy answer", { skip
   await setSettings({ temperature: 0, topP: 1, maxTokens: 48 });
   await watchStream();
   await send("Once upon a time");
-  const reply = (await assistantBodies().last().textContent()).trim();
+  const reply = (await lastReply()).trim();
   assert.ok(reply.length > 0, "empty reply");
+  assert.ok((await assistantBodies().last().textContent()).trim().length > 0);
   assert.ok(await page.evaluate(() => window.__updates) >= 3, "the reply did not stream");
   assert.equal(await page.locator("#hd-chat").getAttribute("data-state"), "done");
   const ref = await api(srv.url, "POST", "/v1/chat/completions", { token, json: {
@@ -114,7 +119,7 @@ test("Stop ends a stream half-way", { skip }, async (t) => {
   await send("Once upon a time");
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   assert.equal(await page.locator("#hd-chat").getAttribute("data-state"), "stopped");
-  const partial = (await assistantBodies().last().textContent()).trim();
+  const partial = (await lastReply()).trim();
   const full = await api(srv.url, "POST", "/v1/chat/completions", { token, json: {
     model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], temperature: 0, top_p: 1, max_tokens: 400 } });
   const whole = full.json.choices[0].message.content.trim();
@@ -144,7 +149,7 @@ test("regenerate, edit the last message, settings and history kept across reload
   await page.waitForFunction(() => document.getElementById("hd-stop").hidden && document.getElementById("hd-chat").dataset.state === "done");
   assert.equal(await page.locator("#hd-messages .msg").count(), 2);
   assert.equal(await page.locator("#hd-messages .msg.user .body").textContent(), "Lily had a red ball");
-  const answer = await assistantBodies().last().textContent();
+  const answer = await lastReply();
   // copy
   await page.click("#hd-messages .msg.assistant button.copy");
   const clip = await page.evaluate(() => navigator.clipboard.readText());
