@@ -19,12 +19,17 @@
  *   --max-body B                 cap of buffered JSON/NDJSON bodies (default 64 MiB)
  *   --max-connections N          simultaneous connections (default 512)
  *   --timeout S                  idle connection timeout in seconds (default 60)
+ * The inference service's options (--model, --threads, --ctx, --parallel,
+ * --kv-budget-mb, --allow-anonymous-inference, ...) are parsed by
+ * serve_config_flag (src/serve/serve.h), which also lists them for --help;
+ * its routes (/v1/..., /tokenize, /health, /metrics) go before the web UI's.
  */
 #include "cmd/cmd.h"
 #include "api/api.h"
 #include "core/core.h"
 #include "http/http.h"
 #include "hub/hub.h"
+#include "serve/serve.h"
 #include "web/web.h"
 
 #include <limits.h>
@@ -62,6 +67,9 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	const struct http_route *routes;
 	size_t n_routes;
 	struct web *web;
+	/* static: what it holds stays reachable when a bad option returns early */
+	static struct serve_config scfg;
+	struct serve *inference = NULL;
 
 	http_server_opts_init(&opts);
 	api_config_init(&api);
@@ -72,10 +80,12 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 			       "[--public-url URL]\n"
 			       "  [--lfs-multipart-threshold BYTES] [--lfs-chunk-size BYTES]\n"
 			       "  [--tree-page-size N] [--list-page-size N] [--max-body BYTES]\n"
-			       "  [--max-connections N] [--timeout SECONDS]\n");
+			       "  [--max-connections N] [--timeout SECONDS]\n%s",
+			       serve_flags_help());
 			return 0;
 		}
 	}
+	serve_config_init(&scfg);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
 		const char *eq = strchr(a, '=');
@@ -85,6 +95,8 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 		if (eq) {
 			snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
 			val = eq + 1;
+		} else if (serve_flag_is_bool(a)) {
+			snprintf(name, sizeof(name), "%s", a);
 		} else {
 			snprintf(name, sizeof(name), "%s", a);
 			if (i + 1 >= argc)
@@ -126,7 +138,14 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 				return 2;
 			opts.timeout_s = (unsigned)v;
 		} else {
-			return cmd_usage("serve", "unknown option '%s'", name);
+			/* the inference service's options */
+			int takes_value, r = serve_config_flag(&scfg, name, val, &takes_value, err,
+			                                       sizeof(err));
+			if (r < 0 || r == 0) {
+				serve_config_release(&scfg);
+				return r < 0 ? cmd_usage("serve", "%s", err)
+				             : cmd_usage("serve", "unknown option '%s'", name);
+			}
 		}
 	}
 	if (public_url && !str_starts_with(public_url, "http://") &&
@@ -158,6 +177,17 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 		log_warn("serve: cannot write the git hooks in %s (%s): pushes go unchecked",
 		         hooks_dir, hd_strerror(rc));
 
+	/* the inference service (its models load now; a bad --model stops here) */
+	rc = serve_new(&scfg, hub, &inference, err, sizeof(err));
+	serve_config_release(&scfg);
+	if (rc < 0) {
+		hub_close(hub);
+		free(tmp_dir);
+		free(hooks_dir);
+		free(data_abs);
+		return cmd_fail("serve", "%s", err);
+	}
+
 	api.hub = hub;
 	api.tmp_dir = tmp_dir;
 	api.data_dir = data_abs;
@@ -167,10 +197,13 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	srv = http_server_new(&opts);
 	routes = api_routes(&n_routes);
 	http_server_add_routes(srv, routes, n_routes);
+	routes = serve_routes(inference, &n_routes); /* /v1, before the UI's catch-alls */
+	http_server_add_routes(srv, routes, n_routes);
 	web = web_attach(srv, hub); /* the browser UI at /, after the API's routes */
 	rc = http_server_start(srv, err, sizeof(err));
 	if (rc < 0) {
 		http_server_free(srv);
+		serve_free(inference);
 		web_free(web);
 		hub_close(hub);
 		free(tmp_dir);
@@ -203,7 +236,9 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	log_info("serve: signal %d, shutting down", sig);
+	serve_shutdown(inference); /* generations in flight end (503) */
 	http_server_free(srv);
+	serve_free(inference);
 	web_free(web);
 	hub_close(hub);
 	free(pub);
