@@ -662,37 +662,40 @@ size_t serve_utf8_complete(const char *s, size_t n)
 	return n;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+/* The UTF-8 sequence at s[0..n): its length when valid (> 0), else minus
+ * the length of its maximal subpart (the bytes that could still start a
+ * valid sequence, at least 1), which decoders replace by one U+FFFD (the
+ * WHATWG Encoding standard, so the text equals what a browser or node shows
+ * for the same bytes). */
+static long utf8_seq(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0];
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t len;
-	uint32_t cp;
 	if (c < 0x80)
 		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
+	if (c >= 0xc2 && c <= 0xdf)
 		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
+	else if (c >= 0xe0 && c <= 0xef)
 		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
+	else if (c >= 0xf0 && c <= 0xf4)
 		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
+	else
+		return -1;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
 	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
+		if (i >= n || s[i] < lo || s[i] > hi)
+			return -(long)i;
+		lo = 0x80;
+		hi = 0xbf;
 	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
+	return (long)len;
 }
 
 void serve_utf8_sanitize(struct buf *out, const char *s, size_t n)
@@ -700,17 +703,20 @@ void serve_utf8_sanitize(struct buf *out, const char *s, size_t n)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run = 0;
 	while (i < n) {
-		size_t l = utf8_seq(u + i, n - i);
-		if (l && u[i]) {
-			i += l;
-			run += l;
+		long l = utf8_seq(u + i, n - i);
+		if (l > 0 && u[i]) {
+			i += (size_t)l;
+			run += (size_t)l;
 			continue;
 		}
 		buf_append(out, s + i - run, run);
 		run = 0;
-		if (u[i])
+		if (u[i]) {
 			buf_puts(out, "\xef\xbf\xbd");
-		i++; /* NUL bytes are dropped (JSON strings may not hold them safely) */
+			i += (size_t)-l;
+		} else {
+			i++; /* NUL bytes are dropped */
+		}
 	}
 	buf_append(out, s + n - run, run);
 }
