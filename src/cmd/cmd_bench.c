@@ -4,14 +4,17 @@
  * with deterministic random weights (for the tests and benchmarks).
  *
  * bench: pp = P random tokens evaluated in one batch on an empty session;
- * tg = N tokens evaluated one at a time from an empty session. One warm-up
- * run of each, then REPS timed runs; mean and sample standard deviation of
- * the per-run tokens/s. The last line is one JSON object for scripts.
+ * tg = N tokens evaluated one at a time from an empty session. A short
+ * warm-up, then REPS timed runs; mean and sample standard deviation of the
+ * per-run tokens/s. The last line is one JSON object for scripts.
+ * `huddle bench --mem-bandwidth [-t T]` measures the memory read bandwidth
+ * (for the bandwidth-limit figures of bench/infer).
  */
 #include "cmd/cmd.h"
 #include "core/core.h"
 #include "infer/infer.h"
 #include "infer/kern.h"
+#include "infer/pool.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -21,6 +24,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 static int default_threads(void)
 {
@@ -54,17 +61,92 @@ static uint64_t lcg(uint64_t *s)
 	return *s >> 33;
 }
 
+/* ---- memory read bandwidth ------------------------------------------------
+ * Each thread sums its slice of a buffer far larger than the caches; the
+ * best of several passes is the read bandwidth the weights can stream at. */
+struct membw {
+	const uint64_t *buf;
+	size_t n; /* uint64 words */
+	uint64_t sink[64];
+};
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint64_t sum_avx2(const uint64_t *p, size_t n)
+{
+	__m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *)(p + i)));
+		b = _mm256_add_epi64(b, _mm256_load_si256((const __m256i *)(p + i + 4)));
+		c = _mm256_add_epi64(c, _mm256_load_si256((const __m256i *)(p + i + 8)));
+		d = _mm256_add_epi64(d, _mm256_load_si256((const __m256i *)(p + i + 12)));
+	}
+	a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+	uint64_t r[4];
+	_mm256_storeu_si256((__m256i *)r, a);
+	return r[0] + r[1] + r[2] + r[3];
+}
+#endif
+
+static void membw_task(void *ctx, int ith, int nth)
+{
+	struct membw *m = ctx;
+	size_t per = m->n / (size_t)nth / 16 * 16;
+	const uint64_t *p = m->buf + per * (size_t)ith;
+	uint64_t s = 0;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx2")) {
+		m->sink[ith % 64] += sum_avx2(p, per);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < per; i++)
+		s += p[i];
+	m->sink[ith % 64] += s;
+}
+
+/* GB/s (1e9 bytes) read by n_threads threads. */
+static double mem_bandwidth(int n_threads)
+{
+	const size_t bytes = (size_t)1 << 30;
+	struct membw m = {0};
+	uint64_t *buf = aligned_alloc(64, bytes);
+	struct pool *p = pool_new(n_threads);
+	double best = 0;
+	if (!buf || !p) {
+		free(buf);
+		pool_free(p);
+		return 0;
+	}
+	for (size_t i = 0; i < bytes / 8; i++)
+		buf[i] = i;
+	m.buf = buf;
+	m.n = bytes / 8;
+	for (int pass = 0; pass < 6; pass++) {
+		double t = time_mono_s();
+		pool_run(p, membw_task, &m);
+		t = time_mono_s() - t;
+		if (pass > 0 && (double)bytes / t / 1e9 > best)
+			best = (double)bytes / t / 1e9;
+	}
+	pool_free(p);
+	free(buf);
+	return best;
+}
+
 int cmd_bench(const struct cmd_env *env, int argc, char **argv)
 {
 	const char *path = NULL;
 	int64_t n_pp = 128, n_tg = 64, reps = 5, v;
-	int n_threads = default_threads(), rc;
+	int n_threads = default_threads(), rc, membw = 0;
 	char err[512];
 
 	(void)env;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-p")) {
+		if (!strcmp(a, "--mem-bandwidth")) {
+			membw = 1;
+		} else if (!strcmp(a, "-p")) {
 			if ((rc = get_int("bench", a, val, 0, 8192, &n_pp)))
 				return rc;
 			i++;
@@ -88,6 +170,11 @@ int cmd_bench(const struct cmd_env *env, int argc, char **argv)
 		} else {
 			return cmd_usage("bench", "unexpected argument %s", a);
 		}
+	}
+	if (membw) {
+		double gbs = mem_bandwidth(n_threads);
+		printf("{\"threads\":%d,\"read_gb_s\":%.3f}\n", n_threads, gbs);
+		return gbs > 0 ? 0 : 1;
 	}
 	if (!path)
 		return cmd_usage(
@@ -116,9 +203,10 @@ int cmd_bench(const struct cmd_env *env, int argc, char **argv)
 	for (int64_t i = 0; i < HD_MAX(n_pp, n_tg); i++)
 		toks[i] = (int32_t)(lcg(&seed) % (uint64_t)hp->n_vocab);
 
-	/* warm-up: pages of the mapping, thread wake-ups, caches */
+	/* warm-up: pages of the mapping (any forward pass reads every weight),
+	 * thread wake-ups, caches */
 	infer_session_truncate(s, 0);
-	if (n_pp && infer_eval(x, s, toks, (int32_t)n_pp, 0, NULL, err, sizeof(err)))
+	if (n_pp && infer_eval(x, s, toks, (int32_t)HD_MIN(n_pp, 8), 0, NULL, err, sizeof(err)))
 		goto fail;
 	infer_session_truncate(s, 0);
 	if (n_tg && infer_eval(x, s, toks, 1, 0, NULL, err, sizeof(err)))

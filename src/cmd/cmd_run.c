@@ -13,10 +13,21 @@
  *                        instead of text
  *   --repeat-last-n N    the penalty window (64)
  *   -v                   timings on stderr
+ *
+ * Without -p: an interactive chat on stdin. Each line is a user message;
+ * the conversation goes through the model's chat template (or ChatML), as
+ * the server's /v1/chat/completions renders it, and each reply is printed
+ * followed by a newline. --system TEXT sets a system message; "/clear"
+ * starts over, "/bye" or end of input ends. The KV cache keeps what the
+ * next turn's prompt shares with the previous one.
  */
 #include "cmd/cmd.h"
 #include "core/core.h"
 #include "infer/infer.h"
+#include "infer/jinja.h"
+#include "serve/serve.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <math.h>
@@ -28,7 +39,7 @@
 #define NAME "run"
 
 struct run_opts {
-	const char *model, *prompt, *tokens, *dump;
+	const char *model, *prompt, *tokens, *dump, *system;
 	int64_t n_predict;
 	int n_threads;
 	int32_t n_ctx;
@@ -136,6 +147,11 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 				return cmd_usage(NAME, "--dump-probs needs a file");
 			o->dump = val;
 			i++;
+		} else if (!strcmp(a, "--system")) {
+			if (!val)
+				return cmd_usage(NAME, "--system needs a text");
+			o->system = val;
+			i++;
 		} else if (!strcmp(a, "--print-ids")) {
 			o->print_ids = 1;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -152,9 +168,6 @@ static int parse_args(int argc, char **argv, struct run_opts *o)
 		return cmd_usage(NAME, "usage: huddle run MODEL -p PROMPT [-n N] [-t THREADS] "
 		                       "[--temp T] [--top-k K] [--top-p P] [--min-p P] "
 		                       "[--repeat-penalty R] [--seed S] [--ctx N]");
-	if (!o->prompt && !o->tokens)
-		return cmd_usage(NAME, "no prompt: give one with -p PROMPT (interactive chat comes "
-		                       "with the server)");
 	return 0;
 }
 
@@ -221,6 +234,142 @@ static int dump_probs(const char *path, const float *logits, int32_t n_pos, int3
 	return rc;
 }
 
+/* ---- interactive chat (no -p) ------------------------------------------------ */
+
+static int chat(const struct run_opts *o, struct infer_model *m)
+{
+	const struct tok *tk = infer_model_tok(m);
+	const int32_t n_vocab = infer_model_hparams(m)->n_vocab;
+	struct jinja_template *tpl = NULL;
+	struct infer_sampler_params sp = o->sp;
+	struct buf text = BUF_INIT, piece = BUF_INIT, reply = BUF_INIT;
+	int32_t *ids = NULL, *kv = NULL;
+	size_t n_ids = 0;
+	char err[512], *line = NULL;
+	size_t line_cap = 0;
+	int status = 1, tty = isatty(0);
+	json_t *msgs = json_array();
+
+	if (serve_chat_template_new(m, &tpl, err, sizeof(err))) {
+		cmd_fail(NAME, "the model's chat template cannot be used: %s", err);
+		goto out;
+	}
+	const int32_t n_ctx = o->n_ctx > 0 ? HD_MIN(o->n_ctx, infer_model_hparams(m)->n_ctx_train)
+	                                   : HD_MIN(infer_model_hparams(m)->n_ctx_train, 4096);
+	struct infer_session *s = infer_session_new(m, n_ctx);
+	struct infer_exec *x = infer_exec_new(m, o->n_threads, 512);
+	float *logits = xmalloc_array((size_t)n_vocab, sizeof(float));
+	int32_t n_kv = 0;
+	kv = xmalloc_array((size_t)n_ctx, sizeof(int32_t));
+	if (!o->seed_set)
+		rand_bytes(&sp.seed, sizeof(sp.seed));
+	struct infer_sampler *smp = infer_sampler_new(&sp, n_vocab);
+	if (o->system)
+		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content",
+		                                      o->system));
+	for (;;) {
+		if (tty)
+			fputs(">>> ", stderr);
+		ssize_t len = getline(&line, &line_cap, stdin);
+		if (len < 0)
+			break;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (!strcmp(line, "/bye"))
+			break;
+		if (!strcmp(line, "/clear")) {
+			while (json_array_size(msgs) > (o->system ? 1u : 0u))
+				json_array_remove(msgs, json_array_size(msgs) - 1);
+			continue;
+		}
+		if (!len || !utf8_valid(line, (size_t)len))
+			continue;
+		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", line));
+		buf_reset(&text);
+		free(ids);
+		ids = NULL;
+		if (serve_chat_render(m, tpl, msgs, 1, &text, err, sizeof(err)) ||
+		    serve_chat_tokenize(m, text.data ? text.data : "", text.len, &ids, &n_ids)) {
+			fprintf(stderr, "huddle run: the chat template failed: %s\n", err);
+			json_array_remove(msgs, json_array_size(msgs) - 1);
+			continue;
+		}
+		if (n_ids >= (size_t)n_ctx) {
+			fprintf(stderr, "huddle run: the conversation (%zu tokens) is longer than the "
+			                "context (%d): /clear to start over\n",
+			        n_ids, n_ctx);
+			json_array_remove(msgs, json_array_size(msgs) - 1);
+			continue;
+		}
+		/* keep what the KV cache shares with this prompt */
+		int32_t keep = 0;
+		while (keep < n_kv && (size_t)keep < n_ids - 1 && kv[keep] == ids[keep])
+			keep++;
+		infer_session_truncate(s, keep);
+		n_kv = keep;
+		infer_sampler_reset(smp);
+		for (size_t i = 0; i < n_ids; i++)
+			infer_sampler_accept(smp, ids[i]);
+		if (infer_eval(x, s, ids + keep, (int32_t)n_ids - keep, 0, logits, err,
+		               sizeof(err))) {
+			cmd_fail(NAME, "%s", err);
+			goto out_engine;
+		}
+		memcpy(kv + keep, ids + keep, (n_ids - (size_t)keep) * sizeof(int32_t));
+		n_kv = (int32_t)n_ids;
+		buf_reset(&reply);
+		buf_reset(&piece);
+		size_t shown = 0;
+		for (int64_t n_gen = 0; o->n_predict < 0 || n_gen < o->n_predict; n_gen++) {
+			int32_t t = infer_sampler_sample(smp, logits);
+			if (tok_is_eog(tk, t))
+				break;
+			infer_sampler_accept(smp, t);
+			tok_piece(tk, t, 0, &reply);
+			size_t k = utf8_complete(reply.data, reply.len);
+			fwrite(reply.data + shown, 1, k > shown ? k - shown : 0, stdout);
+			fflush(stdout);
+			shown = HD_MAX(shown, k);
+			if (n_kv >= n_ctx || (o->n_predict >= 0 && n_gen + 1 >= o->n_predict))
+				break;
+			if (infer_eval(x, s, &t, 1, 0, logits, err, sizeof(err))) {
+				cmd_fail(NAME, "%s", err);
+				goto out_engine;
+			}
+			kv[n_kv++] = t;
+		}
+		fwrite(reply.data ? reply.data + shown : "", 1, reply.len - shown, stdout);
+		putchar('\n');
+		fflush(stdout);
+		struct buf clean = BUF_INIT;
+		for (size_t i = 0; i < reply.len; i++) /* the history holds valid UTF-8 */
+			if (!reply.len || utf8_valid(reply.data + i, 1) || (reply.data[i] & 0x80))
+				buf_putc(&clean, reply.data[i]);
+		json_t *content = json_stringn(clean.data ? clean.data : "", clean.len);
+		if (!content)
+			content = json_string("");
+		buf_release(&clean);
+		json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "assistant", "content",
+		                                      content));
+	}
+	status = 0;
+out_engine:
+	infer_sampler_free(smp);
+	free(logits);
+	infer_exec_free(x);
+	infer_session_free(s);
+out:
+	free(line);
+	free(ids);
+	free(kv);
+	buf_release(&text);
+	buf_release(&piece);
+	buf_release(&reply);
+	json_decref(msgs);
+	jinja_template_free(tpl);
+	return status;
+}
+
 int cmd_run(const struct cmd_env *env, int argc, char **argv)
 {
 	struct run_opts o;
@@ -245,6 +394,11 @@ int cmd_run(const struct cmd_env *env, int argc, char **argv)
 	const struct tok *tk = infer_model_tok(m);
 	const int32_t n_vocab = hp->n_vocab;
 	double t_load = time_mono_s() - t0;
+
+	if (!o.prompt && !o.tokens && !o.dump) {
+		status = chat(&o, m);
+		goto out;
+	}
 
 	if (o.tokens) {
 		if ((rc = parse_ids(o.tokens, n_vocab, &ids, &n_ids)))
@@ -328,7 +482,8 @@ int cmd_run(const struct cmd_env *env, int argc, char **argv)
 			goto out;
 		}
 	}
-	fwrite(out.data, 1, out.len, stdout);
+	if (out.len)
+		fwrite(out.data, 1, out.len, stdout);
 	if (o.print_ids)
 		putchar('\n');
 	fflush(stdout);

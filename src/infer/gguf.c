@@ -1020,6 +1020,13 @@ int gguf_writer_write(struct gguf_writer *w, const char *path)
 		rc = -errno;
 		goto out;
 	}
+	/* model files are meant to be shared (mkostemp creates them 0600) */
+	if (fchmod(fd, 0644) < 0) {
+		rc = -errno;
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
 	rc = write_all(fd, hdr.data, hdr.len);
 	for (size_t i = 0; i < w->n_t && !rc; i++) {
 		struct wtensor *t = &w->t[i];

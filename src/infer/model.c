@@ -310,6 +310,11 @@ static int load_tensors(struct loader *L)
 		return rc;
 	hp->has_rope_freqs = m->rope_freqs != NULL;
 
+	/* each layer has at least 9 tensors: bound the count by the file's */
+	if ((uint64_t)hp->n_layer > L->f->n_tensors / 9)
+		return hd_fail(L->err, L->err_size, HD_ECORRUPT,
+		               "model: %d layers but only %llu tensors in the file", hp->n_layer,
+		               (unsigned long long)L->f->n_tensors);
 	m->layers = xcalloc((size_t)hp->n_layer, sizeof(*m->layers));
 	m->bytes_per_token = wbytes(&m->output) + m->tok_embd.row_size;
 	for (int32_t l = 0; l < hp->n_layer; l++) {

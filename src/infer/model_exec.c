@@ -211,6 +211,31 @@ static void attn_task(void *ctx, int ith, int nth)
 	}
 }
 
+/* Moves the residual and attention rows of the items that want logits to
+ * rows 0..n_out-1 (in item order) and records the item -> row map. */
+static int32_t compact_out_rows(struct infer_exec *x, const struct infer_batch_item *items,
+                                int32_t n)
+{
+	const size_t n_embd = (size_t)x->m->hp.n_embd;
+	const size_t n_q = (size_t)x->m->hp.n_head * (size_t)x->m->hp.head_dim;
+	int32_t k = 0;
+	for (int32_t i = 0; i < n; i++) {
+		x->out_row[i] = -1;
+		if (!items[i].logits)
+			continue;
+		if (k != i) {
+			memcpy(x->x + (size_t)k * n_embd, x->x + (size_t)i * n_embd,
+			       n_embd * sizeof(float));
+			memcpy(x->att + (size_t)k * n_q, x->att + (size_t)i * n_q,
+			       n_q * sizeof(float));
+		}
+		x->out_row[i] = k;
+		x->out_item[k++] = i;
+	}
+	x->n_out = k;
+	return k;
+}
+
 static int validate(struct infer_exec *x, const struct infer_batch_item *items, int32_t n,
                     char *err, size_t err_size)
 {
@@ -262,6 +287,7 @@ int infer_forward(struct infer_exec *x, const struct infer_batch_item *items, in
 		return rc;
 	x->items = items;
 	x->n_items = n;
+	int32_t rows = n; /* rows of x still computed */
 
 	for (int32_t i = 0; i < n; i++) {
 		const uint8_t *row = (const uint8_t *)m->tok_embd.data +
@@ -304,37 +330,35 @@ int infer_forward(struct infer_exec *x, const struct infer_batch_item *items, in
 				vt[d * (size_t)se->n_ctx] = f32_to_fp16(v[d]);
 		}
 		pool_run(x->pool, attn_task, x);
-		matmul(x, &ly->wo, x->att, n, x->xb2);
-		ops_add(x->x, x->xb2, (int64_t)n * n_embd);
-		for (int32_t i = 0; i < n; i++)
+		if (l == hp->n_layer - 1) {
+			/* Only the rows that want logits matter from here on: move
+			 * them to the front and finish the last layer with those. */
+			rows = compact_out_rows(x, items, n);
+			if (rows == 0)
+				break;
+		}
+		matmul(x, &ly->wo, x->att, rows, x->xb2);
+		ops_add(x->x, x->xb2, (int64_t)rows * n_embd);
+		for (int32_t i = 0; i < rows; i++)
 			ops_rmsnorm(x->xb + (size_t)i * (size_t)n_embd,
 			            x->x + (size_t)i * (size_t)n_embd, ly->ffn_norm, n_embd,
 			            hp->norm_eps);
-		matmul(x, &ly->w_gate, x->xb, n, x->hb);
-		matmul(x, &ly->w_up, x->xb, n, x->hb2);
-		ops_silu_mul(x->hb, x->hb2, (int64_t)n * hp->n_ff);
-		matmul(x, &ly->w_down, x->hb, n, x->xb2);
-		ops_add(x->x, x->xb2, (int64_t)n * n_embd);
+		matmul(x, &ly->w_gate, x->xb, rows, x->hb);
+		matmul(x, &ly->w_up, x->xb, rows, x->hb2);
+		ops_silu_mul(x->hb, x->hb2, (int64_t)rows * hp->n_ff);
+		matmul(x, &ly->w_down, x->hb, rows, x->xb2);
+		ops_add(x->x, x->xb2, (int64_t)rows * n_embd);
 	}
 
 	/* the sessions' filled lengths: the last position of each + 1 */
 	for (int32_t i = 0; i < n; i++)
 		items[i].s->n_past = items[i].pos + 1;
 
-	int32_t n_out = 0;
-	for (int32_t i = 0; i < n; i++) {
-		x->out_row[i] = -1;
-		if (!items[i].logits)
-			continue;
-		ops_rmsnorm(x->xb + (size_t)n_out * (size_t)n_embd,
-		            x->x + (size_t)i * (size_t)n_embd, m->output_norm, n_embd,
-		            hp->norm_eps);
-		x->out_row[i] = n_out;
-		x->out_item[n_out++] = i;
-	}
-	x->n_out = n_out;
-	if (n_out)
-		matmul(x, &m->output, x->xb, n_out, x->logits);
+	for (int32_t k = 0; k < x->n_out; k++)
+		ops_rmsnorm(x->xb + (size_t)k * (size_t)n_embd, x->x + (size_t)k * (size_t)n_embd,
+		            m->output_norm, n_embd, hp->norm_eps);
+	if (x->n_out)
+		matmul(x, &m->output, x->xb, x->n_out, x->logits);
 	return 0;
 }
 

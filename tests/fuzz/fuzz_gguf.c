@@ -1,13 +1,38 @@
 /*
  * fuzz_gguf.c: the GGUF reader over arbitrary bytes (SECURITY.md F2). Every
  * accepted file is walked: each key's value and each tensor's bytes are
- * touched, so an out-of-bounds view shows up under ASan.
+ * touched, so an out-of-bounds view shows up under ASan. An accepted file is
+ * then loaded as a model (hyperparameters, tensor shapes and types, the
+ * tokenizer) and, if that works, run for two tokens.
  */
 #include "infer/gguf.h"
+#include "infer/infer.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void try_model(const uint8_t *data, size_t size)
+{
+	struct infer_model *m = NULL;
+	char err[256];
+	int fd = memfd_create("fuzz_gguf", MFD_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, data, size) == (ssize_t)size &&
+	    infer_model_load_fd(fd, &m, err, sizeof(err)) == 0) {
+		struct infer_session *s = infer_session_new(m, 4);
+		struct infer_exec *x = infer_exec_new(m, 1, 2);
+		int32_t toks[2] = {0, infer_model_hparams(m)->n_vocab - 1};
+		infer_eval(x, s, toks, 2, 0, NULL, err, sizeof(err));
+		infer_exec_free(x);
+		infer_session_free(s);
+		infer_model_free(m);
+	}
+	close(fd);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -67,6 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		gguf_close(f);
+		try_model(data, size);
 	}
 	free(copy);
 	(void)sink;
