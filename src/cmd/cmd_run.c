@@ -242,7 +242,7 @@ static int chat(const struct run_opts *o, struct infer_model *m)
 	const int32_t n_vocab = infer_model_hparams(m)->n_vocab;
 	struct jinja_template *tpl = NULL;
 	struct infer_sampler_params sp = o->sp;
-	struct buf text = BUF_INIT, piece = BUF_INIT, reply = BUF_INIT;
+	struct buf text = BUF_INIT, reply = BUF_INIT;
 	int32_t *ids = NULL, *kv = NULL;
 	size_t n_ids = 0;
 	char err[512], *line = NULL;
@@ -265,8 +265,8 @@ static int chat(const struct run_opts *o, struct infer_model *m)
 		rand_bytes(&sp.seed, sizeof(sp.seed));
 	struct infer_sampler *smp = infer_sampler_new(&sp, n_vocab);
 	if (o->system)
-		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content",
-		                                      o->system));
+		json_array_append_new(
+		        msgs, json_pack("{s:s,s:s}", "role", "system", "content", o->system));
 	for (;;) {
 		if (tty)
 			fputs(">>> ", stderr);
@@ -284,7 +284,8 @@ static int chat(const struct run_opts *o, struct infer_model *m)
 		}
 		if (!len || !utf8_valid(line, (size_t)len))
 			continue;
-		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", line));
+		json_array_append_new(msgs,
+		                      json_pack("{s:s,s:s}", "role", "user", "content", line));
 		buf_reset(&text);
 		free(ids);
 		ids = NULL;
@@ -295,8 +296,9 @@ static int chat(const struct run_opts *o, struct infer_model *m)
 			continue;
 		}
 		if (n_ids >= (size_t)n_ctx) {
-			fprintf(stderr, "huddle run: the conversation (%zu tokens) is longer than the "
-			                "context (%d): /clear to start over\n",
+			fprintf(stderr,
+			        "huddle run: the conversation (%zu tokens) is longer than the "
+			        "context (%d): /clear to start over\n",
 			        n_ids, n_ctx);
 			json_array_remove(msgs, json_array_size(msgs) - 1);
 			continue;
@@ -318,7 +320,6 @@ static int chat(const struct run_opts *o, struct infer_model *m)
 		memcpy(kv + keep, ids + keep, (n_ids - (size_t)keep) * sizeof(int32_t));
 		n_kv = (int32_t)n_ids;
 		buf_reset(&reply);
-		buf_reset(&piece);
 		size_t shown = 0;
 		for (int64_t n_gen = 0; o->n_predict < 0 || n_gen < o->n_predict; n_gen++) {
 			int32_t t = infer_sampler_sample(smp, logits);
@@ -341,16 +342,13 @@ static int chat(const struct run_opts *o, struct infer_model *m)
 		fwrite(reply.data ? reply.data + shown : "", 1, reply.len - shown, stdout);
 		putchar('\n');
 		fflush(stdout);
+		/* the history holds the reply as the API returns it (valid UTF-8) */
 		struct buf clean = BUF_INIT;
-		for (size_t i = 0; i < reply.len; i++) /* the history holds valid UTF-8 */
-			if (!reply.len || utf8_valid(reply.data + i, 1) || (reply.data[i] & 0x80))
-				buf_putc(&clean, reply.data[i]);
+		serve_utf8_sanitize(&clean, reply.data ? reply.data : "", reply.len);
 		json_t *content = json_stringn(clean.data ? clean.data : "", clean.len);
-		if (!content)
-			content = json_string("");
 		buf_release(&clean);
-		json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "assistant", "content",
-		                                      content));
+		json_array_append_new(
+		        msgs, json_pack("{s:s,s:o}", "role", "assistant", "content", content));
 	}
 	status = 0;
 out_engine:
@@ -363,7 +361,6 @@ out:
 	free(ids);
 	free(kv);
 	buf_release(&text);
-	buf_release(&piece);
 	buf_release(&reply);
 	json_decref(msgs);
 	jinja_template_free(tpl);

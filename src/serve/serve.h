@@ -96,6 +96,10 @@ int serve_chat_template_new(const struct infer_model *m, struct jinja_template *
 int serve_chat_render(const struct infer_model *m, const struct jinja_template *tpl,
                       const void *messages_json, int add_generation_prompt, struct buf *out,
                       char *err, size_t err_size);
+/* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD
+ * (one per maximal subpart, as WHATWG decoders do) and NUL bytes dropped:
+ * how model output reaches JSON. */
+void serve_utf8_sanitize(struct buf *out, const char *s, size_t n);
 /* Tokenizes a rendered chat prompt: special tokens parsed, BOS added when
  * the model asks for it and the text does not start with it already. */
 int serve_chat_tokenize(const struct infer_model *m, const char *text, size_t len, int32_t **ids,

@@ -110,8 +110,6 @@ size_t serve_stop_find(const char *text, size_t n, size_t from, const char *cons
 /* Length of the longest prefix of s[0..n) not ending inside an incomplete
  * UTF-8 sequence. */
 size_t serve_utf8_complete(const char *s, size_t n);
-/* Appends s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD. */
-void serve_utf8_sanitize(struct buf *out, const char *s, size_t n);
 
 /* ---- metrics (metrics.c) ------------------------------------------------- */
 #define SERVE_TTFT_BUCKETS 12

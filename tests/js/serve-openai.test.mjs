@@ -14,7 +14,7 @@ import { InferenceClient } from "@huggingface/inference";
 import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api } from "./lib/http.mjs";
 import { tmpDir } from "./lib/util.mjs";
-import { STORIES, runGreedy, dumpProbs, metrics, sse, run } from "./serve-util.mjs";
+import { STORIES, runGreedy, dumpProbs, metrics, sse, run, genModel } from "./serve-util.mjs";
 
 const MODEL = "stories260K";
 const skip = fs.existsSync(STORIES) ? false : `no model at ${STORIES}`;
@@ -96,6 +96,26 @@ describe("inference: the OpenAI API with the npm clients", { skip }, () => {
     assert.match(s.headers.get("content-type"), /^text\/event-stream/);
     assert.ok(s.done, s.raw);
     assert.ok(s.raw.trimEnd().endsWith("data: [DONE]"));
+  });
+
+  it("`huddle run` without -p chats on stdin with the same answers as the API", async () => {
+    // stories260K's context (128) is too short for a conversation in ChatML
+    const file = await genModel(path.join(dir, "chat.gguf"), { ctx: 1024, seed: 21 });
+    const c = await startServer({ args: ["--model", `c=${file}`] });
+    await userCreate(c.dataDir, "alice");
+    const oc = new OpenAI({ baseURL: c.url + "/v1", apiKey: await tokenCreate(c.dataDir, "alice"), maxRetries: 0 });
+    const turns = ["Once upon a time", "The end", "Again"];
+    const { stdout } = await run(["run", file, "--temp", "0", "-n", "24", "--system", "You tell stories."], { input: turns.join("\n") + "\n" });
+    const messages = [{ role: "system", content: "You tell stories." }];
+    const replies = [];
+    for (const t of turns) {
+      messages.push({ role: "user", content: t });
+      const r = await oc.chat.completions.create({ model: "c", messages, temperature: 0, max_tokens: 24 });
+      replies.push(r.choices[0].message.content);
+      messages.push({ role: "assistant", content: r.choices[0].message.content });
+    }
+    assert.equal(stdout, replies.map((r) => r + "\n").join(""));
+    assert.equal((await c.stop()).code, 0);
   });
 
   it("chat logprobs: one entry per token, consistent with top_logprobs", async () => {
