@@ -52,10 +52,13 @@ int hub_name_valid(const char *name)
 #define SEGMENT_MAX_BYTES 255
 
 /* File paths (SECURITY P1): valid UTF-8 (no overlong forms), no control
- * characters, no '\\' or ':' (Windows separators and stream names), no
- * percent-encoded '.', '/', '\\' or NUL, no leading '/', no empty, "." or
- * ".." segment, no ".git" segment in any case; at most 1024 bytes, 255 a
- * segment. */
+ * characters, no '\\' (the Windows separator), no percent-encoded '.', '/',
+ * '\\' or NUL, no leading '/', no empty, "." or ".." segment, no ".git"
+ * segment in any case; at most 1024 bytes, 255 a segment. ':' is allowed
+ * (logs/2024-01-01T00:00:00.json) except where Windows gives it a meaning:
+ * a segment starting with a drive letter ("C:", "c:x": Windows path joins
+ * restart at a drive, at any depth) and an NTFS stream designator (':'
+ * followed by ':' or '$': "x::$DATA", "x:s:$DATA"). */
 int hub_path_valid(const char *path)
 {
 	size_t n, seg_start = 0;
@@ -67,8 +70,10 @@ int hub_path_valid(const char *path)
 		return 0;
 	for (size_t i = 0; i <= n; i++) {
 		unsigned char ch = (unsigned char)path[i];
-		if (i < n && (ch < 0x20 || ch == 0x7f || ch == '\\' || ch == ':'))
+		if (i < n && (ch < 0x20 || ch == 0x7f || ch == '\\'))
 			return 0;
+		if (ch == ':' && (path[i + 1] == ':' || path[i + 1] == '$'))
+			return 0; /* an NTFS stream: "x::$DATA", "x:name:$DATA" */
 		/* Percent-encoded '.', '/', '\\' or NUL: a traversal waiting for a
 		 * layer that decodes twice. */
 		if (i + 2 < n && ch == '%' &&
@@ -86,6 +91,8 @@ int hub_path_valid(const char *path)
 			return 0;
 		if (len == 4 && !strncasecmp(seg, ".git", 4))
 			return 0;
+		if (len >= 2 && seg[1] == ':' && isalpha((unsigned char)seg[0]))
+			return 0; /* a drive letter: "C:", "C:x" */
 		seg_start = i + 1;
 	}
 	return 1;

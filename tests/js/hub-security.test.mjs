@@ -508,7 +508,12 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
       ".git/hooks/post-receive",
       "sub/.git/config",
       "C:\\x",
+      "C:x",
+      "d:",
+      "sub/C:x",
       "x::$DATA",
+      "x:stream:$DATA",
+      "x:$DATA",
       "",
       ".",
       "..",
@@ -542,6 +547,16 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     await check(async () => assertError(await commitRaw(B, "model", "alice/pub", overlong, { token: T.alice.write }), [400, 422]));
     check.done("bad paths were accepted");
     assert.deepEqual(await repoState(B, "model", "alice/pub", T.alice.write), st, "a refused commit changed alice/pub");
+
+    // A ':' that means nothing to Windows is an ordinary character (timestamps in log names).
+    const made = await api(B, "POST", "/api/repos/create", { token: T.alice.write, json: { name: "p1-colons" } });
+    assert.equal(made.status, 200, made.describe());
+    for (const p of ["logs/2024-01-01T00:00:00.json", "run-10:30/x.txt"]) {
+      const r = await commitRaw(B, "model", "alice/p1-colons", [header(), fileLine(p)], { token: T.alice.write });
+      assert.equal(r.status, 200, `${p}: ${r.describe()}`);
+      const got = await rawRequest(B, "GET", `/alice/p1-colons/resolve/main/${p.split("/").map(encodeURIComponent).join("/")}`);
+      assert.equal(got.status, 200, `${p}: ${got.describe()}`);
+    }
 
     // resolve/raw never leave the repo's object space, with or without normalization.
     const secret = F["alice/priv"].readme.toString().slice(-30);

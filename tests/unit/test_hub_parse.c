@@ -160,11 +160,24 @@ static void test_paths_and_oids(void)
 	                      ".github/x",
 	                      "a.git",
 	                      "%41",
-	                      "100%"};
+	                      "100%",
+	                      "logs/2024-01-01T00:00:00.json",
+	                      "run-10:30/x",
+	                      "a/b-1:c",
+	                      "1:x"};
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		if (!hub_path_valid(good[i]))
 			fprintf(stderr, "refused good path '%s'\n", good[i]);
 		CHECK(hub_path_valid(good[i]));
+	}
+	/* ':' only where Windows reads it: drive letters and NTFS streams. */
+	const char *bad[] = {"C:",      "C:x",        "c:/x",   "sub/D:x",   "x::$DATA",
+	                     "x:$DATA", "a/b::$DATA", "x::",    "x:s:$DATA", "C:\\x",
+	                     "a\\b",    "a/../b",     ".git/x", "x\001y",    "%2e%2e/x"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (hub_path_valid(bad[i]))
+			fprintf(stderr, "accepted bad path '%s'\n", bad[i]);
+		CHECK(!hub_path_valid(bad[i]));
 	}
 	char long_seg[300];
 	memset(long_seg, 'a', sizeof(long_seg) - 1);
