@@ -218,7 +218,7 @@ static void lower(char *s)
 static int caller_in_scope(const struct auth_caller *c, const char *ns, const char *name)
 {
 	char key[2 * AUTH_NAME_MAX + 16];
-	if (!c->scopes)
+	if (!c || !c->scopes)
 		return 1;
 	snprintf(key, sizeof(key), "model/%s/%s", ns, name);
 	lower(key);

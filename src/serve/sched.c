@@ -298,6 +298,8 @@ static void lp_fill(const float *logits, int32_t n_vocab, int32_t tok, int top_n
 		mx = logits[i] > mx ? logits[i] : mx;
 	for (int32_t i = 0; i < n_vocab; i++)
 		sum += exp((double)logits[i] - mx);
+	if (!(sum >= 1)) /* NaN or infinite logits: keep the numbers finite-ish */
+		sum = 1;
 	const double lse = mx + log(sum);
 	memset(e, 0, sizeof(*e));
 	e->id = tok;

@@ -8,6 +8,7 @@
  */
 #include "test.h"
 
+#include "infer/jinja.h"
 #include "serve/serve_int.h"
 
 #include <math.h>
@@ -334,6 +335,7 @@ struct result {
 
 static void wait_done(struct serve_job *j, struct result *r)
 {
+	memset(r, 0, sizeof(*r));
 	pthread_mutex_lock(&srv->mu);
 	while (j->state != SERVE_JOB_DONE)
 		pthread_cond_wait(&j->cv, &srv->mu);
@@ -439,7 +441,7 @@ static void test_sched_echo_logprobs(void)
 				mx = l[t], best = t;
 		for (int32_t t = 0; t < mdl->n_vocab; t++)
 			sum += exp(l[t] - mx);
-		double want = l[ids[i]] - mx - log(sum);
+		double want = l[ids[i]] - mx - log(sum > 0 ? sum : 1);
 		CHECK(fabs(j->plps[i].lp - want) < 1e-4);
 		CHECK_EQ_INT(j->plps[i].n_top, 2);
 		CHECK_EQ_INT(j->plps[i].top_id[0], best);
@@ -536,6 +538,162 @@ static void test_sched_cancel_and_queue(void)
 	serve_job_put(js[0]);
 }
 
+/* ---- chat templates from the GGUF (SECURITY F5) ------------------------------------ */
+
+/* A copy of the GGUF at src with tokenizer.chat_template = tpl. */
+static char *with_template(const char *src, const char *tpl, const char *name)
+{
+	struct gguf_file *f;
+	char err[256];
+	char *out = xasprintf("%s/%s", tmpdir, name);
+	if (gguf_open(src, &f, err, sizeof(err)))
+		return NULL;
+	struct gguf_writer *w = gguf_writer_new();
+	for (uint64_t i = 0; i < f->n_kv; i++) {
+		const struct gguf_kv *kv = &f->kv[i];
+		char *key = xstrndup(kv->key.data, (size_t)kv->key.len);
+		uint32_t u32;
+		int32_t i32;
+		float f32;
+		uint64_t u64;
+		switch (kv->type) {
+		case GGUF_TYPE_UINT32:
+			memcpy(&u32, kv->data, 4);
+			gguf_writer_set_u32(w, key, u32);
+			break;
+		case GGUF_TYPE_INT32:
+			memcpy(&i32, kv->data, 4);
+			gguf_writer_set_i32(w, key, i32);
+			break;
+		case GGUF_TYPE_UINT64:
+			memcpy(&u64, kv->data, 8);
+			gguf_writer_set_u64(w, key, u64);
+			break;
+		case GGUF_TYPE_FLOAT32:
+			memcpy(&f32, kv->data, 4);
+			gguf_writer_set_f32(w, key, f32);
+			break;
+		case GGUF_TYPE_BOOL:
+			gguf_writer_set_bool(w, key, *(const uint8_t *)kv->data);
+			break;
+		case GGUF_TYPE_STRING: {
+			char *v = xstrndup(kv->strs[0].data, (size_t)kv->strs[0].len);
+			gguf_writer_set_str(w, key, v);
+			free(v);
+			break;
+		}
+		case GGUF_TYPE_ARRAY:
+			if (kv->arr_type == GGUF_TYPE_STRING) {
+				char **v = xcalloc(kv->arr_n, sizeof(char *));
+				for (uint64_t k = 0; k < kv->arr_n; k++)
+					v[k] = xstrndup(kv->strs[k].data, (size_t)kv->strs[k].len);
+				gguf_writer_set_arr_str(w, key, (const char *const *)v, kv->arr_n);
+				for (uint64_t k = 0; k < kv->arr_n; k++)
+					free(v[k]);
+				free(v);
+			} else if (kv->arr_type == GGUF_TYPE_FLOAT32 ||
+			           kv->arr_type == GGUF_TYPE_INT32) {
+				void *v = xmalloc_array(kv->arr_n + 1, 4);
+				memcpy(v, kv->data, kv->arr_n * 4);
+				if (kv->arr_type == GGUF_TYPE_FLOAT32)
+					gguf_writer_set_arr_f32(w, key, v, kv->arr_n);
+				else
+					gguf_writer_set_arr_i32(w, key, v, kv->arr_n);
+				free(v);
+			}
+			break;
+		default: break;
+		}
+		free(key);
+	}
+	gguf_writer_set_str(w, "tokenizer.chat_template", tpl);
+	for (uint64_t i = 0; i < f->n_tensors; i++) {
+		const struct gguf_tensor *t = &f->tensors[i];
+		char *tn = xstrndup(t->name.data, (size_t)t->name.len);
+		gguf_writer_add_tensor(w, tn, t->type, (int)t->n_dims, t->ne, t->data, t->size);
+		free(tn);
+	}
+	int rc = gguf_writer_write(w, out);
+	gguf_writer_free(w);
+	gguf_close(f);
+	if (rc) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static char *model_path;
+
+static void test_chat_template_from_gguf(void)
+{
+	struct {
+		const char *tpl;
+		int compiles, renders;
+		const char *want;
+	} cases[] = {
+	        {"{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"
+	         "{% if add_generation_prompt %}[assistant]{% endif %}{{ bos_token }}",
+	         1, 1, "[system]S[user]U[assistant]<s>"},
+	        /* attribute walking finds nothing (undefined prints as empty) */
+	        {"{{ messages.__class__ }}{{ ''.__class__.__mro__ }}{{ messages[0].content }}", 1,
+	         1, "S"},
+	        /* limits: iterations, recursion, output */
+	        {"{% for i in range(1000000000000) %}x{% endfor %}", 1, 0, NULL},
+	        {"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", 1, 0, NULL},
+	        {"{% set s = 'xxxxxxxxxxxxxxxx' %}{% for i in range(100000) %}{{ s }}{{ s }}{{ s }}"
+	         "{% endfor %}",
+	         1, 0, NULL},
+	        {"{{ raise_exception('no system messages') }}", 1, 0, NULL},
+	        {"{% for %}", 0, 0, NULL},
+	};
+	json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "system", "content", "S", "role",
+	                         "user", "content", "U");
+	if (!model_path)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char name[32], err[256];
+		struct infer_model *m = NULL;
+		struct jinja_template *tpl = NULL;
+		snprintf(name, sizeof(name), "tpl%zu.gguf", i);
+		char *p = with_template(model_path, cases[i].tpl, name);
+		CHECK(p != NULL);
+		if (!p)
+			continue;
+		CHECK_EQ_INT(infer_model_load(p, &m, err, sizeof(err)), 0);
+		if (m) {
+			int rc = serve_chat_template_new(m, &tpl, err, sizeof(err));
+			CHECK_EQ_INT(rc == 0, cases[i].compiles);
+			if (tpl) {
+				struct buf out = BUF_INIT;
+				rc = serve_chat_render(m, tpl, msgs, 1, &out, err, sizeof(err));
+				CHECK_EQ_INT(rc == 0, cases[i].renders);
+				if (rc)
+					CHECK(err[0] != 0);
+				if (cases[i].want)
+					CHECK_EQ_STR(out.data ? out.data : "", cases[i].want);
+				buf_release(&out);
+			}
+			/* the BOS the template wrote is not added again */
+			if (i == 0) {
+				int32_t *ids = NULL;
+				size_t n = 0;
+				CHECK_EQ_INT(serve_chat_tokenize(m, "<s>[user]x", 10, &ids, &n), 0);
+				CHECK(n > 1 && ids[0] == 1 && ids[1] != 1);
+				free(ids);
+				CHECK_EQ_INT(serve_chat_tokenize(m, "[user]x", 7, &ids, &n), 0);
+				CHECK(n > 1 && ids[0] == 1);
+				free(ids);
+			}
+		}
+		jinja_template_free(tpl);
+		infer_model_free(m);
+		unlink(p);
+		free(p);
+	}
+	json_decref(msgs);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/huddle-test-serve-XXXXXX");
@@ -552,6 +710,8 @@ int main(void)
 	struct serve_err e;
 	char err[256];
 	char *path = gen_model();
+	model_path = path;
+	RUN(test_chat_template_from_gguf);
 	serve_config_init(&cfg);
 	cfg.n_threads = 2;
 	cfg.n_parallel = 4;
