@@ -32,7 +32,8 @@ struct api_config {
 	const char *git_path; /* PATH for `git http-backend` */
 	const char *data_dir; /* absolute --data, handed to git hooks as HUDDLE_DATA */
 	const char *self_exe; /* this binary, handed to git hooks as HUDDLE_BIN */
-	const char *hooks_dir; /* git's core.hooksPath for pushes (pre-receive), or NULL */
+	const char *hooks_dir; /* git's core.hooksPath for pushes (pre-receive); NULL
+	                          refuses every push (nothing would check it) */
 };
 
 /* Defaults for the optional fields (page sizes, limits, ttl). */

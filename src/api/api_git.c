@@ -17,8 +17,9 @@
  * environment, that file as stdin and a pipe as stdout; its CGI header block
  * is read here and the rest is streamed to the client. No string from the
  * request reaches git's command line; the few that reach its environment are
- * checked against a fixed set or a strict character class. After a push the
- * hub re-indexes the repo.
+ * checked against a fixed set or a strict character class. Every push runs
+ * the hub's check as git's pre-receive hook; a server without the hook
+ * refuses pushes. After a push the hub re-indexes the repo.
  */
 #include "api/api_int.h"
 
@@ -131,6 +132,14 @@ int api_git_begin(struct http_req *req)
 	if (rc < 0) {
 		git_fail(req, &g->caller, rc, &e);
 		return rc;
+	}
+	if (!strcmp(g->service, "git-receive-pack") && !cfg->hooks_dir) {
+		/* No pre-receive hook, so nothing would run the hub's push check:
+		 * refuse rather than take an unchecked push. */
+		http_respond_error(req, 503, NULL,
+		                   "Pushes are disabled on this server (its push check is not "
+		                   "installed); use the HTTP API");
+		return HD_EUNSUPPORTED;
 	}
 	if (!g->info_refs) {
 		g->spool = open_spool(cfg->tmp_dir);

@@ -62,7 +62,7 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	char *pub = NULL, *tmp_dir, *hooks_dir, *data_abs, exe[PATH_MAX], err[256];
 	int64_t v;
 	sigset_t sigs;
-	int sig = 0, rc;
+	int sig = 0, rc, hooks_ok;
 	ssize_t el;
 	const struct http_route *routes;
 	size_t n_routes;
@@ -172,10 +172,13 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	fs_mkdir_p(tmp_dir, 0700);
 	el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[el > 0 ? el : 0] = 0;
-	rc = api_git_hooks_install(hooks_dir);
-	if (rc < 0)
-		log_warn("serve: cannot write the git hooks in %s (%s): pushes go unchecked",
-		         hooks_dir, hd_strerror(rc));
+	/* Without the pre-receive hook (the hub's push check) git would take
+	 * any push: then pushes are refused instead. */
+	rc = el > 0 ? api_git_hooks_install(hooks_dir) : HD_EUNSUPPORTED;
+	hooks_ok = rc == 0;
+	if (!hooks_ok)
+		log_error("serve: cannot write the git hooks in %s (%s): git pushes are refused",
+		          hooks_dir, el > 0 ? hd_strerror(rc) : "this binary's path is unknown");
 
 	/* the inference service (its models load now; a bad --model stops here) */
 	rc = serve_new(&scfg, hub, &inference, err, sizeof(err));
@@ -192,7 +195,7 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	api.tmp_dir = tmp_dir;
 	api.data_dir = data_abs;
 	api.self_exe = el > 0 ? exe : NULL;
-	api.hooks_dir = rc == 0 && el > 0 ? hooks_dir : NULL;
+	api.hooks_dir = hooks_ok ? hooks_dir : NULL;
 	opts.app = &api;
 	srv = http_server_new(&opts);
 	routes = api_routes(&n_routes);

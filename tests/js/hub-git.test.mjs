@@ -7,11 +7,11 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { startServer } from "./lib/huddle.mjs";
+import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api } from "./lib/http.mjs";
 import { hub, seedFixture, blobBytes } from "./lib/hub.mjs";
 import { gitEnv } from "./lib/git.mjs";
-import { MiB, sha256, lfsPointer, randomBytes, rid } from "./lib/util.mjs";
+import { MiB, sha256, lfsPointer, randomBytes, rid, tmpDir } from "./lib/util.mjs";
 
 describe("git and git-lfs against huddle", () => {
   let srv, B, T, F;
@@ -211,5 +211,35 @@ describe("git and git-lfs against huddle", () => {
     const big = await attempt("alice", T.alice.write, "alice/pub", (dir) => fs.writeFileSync(path.join(dir, "big-plain.txt"), randomBytes(11 * MiB)));
     assert.notEqual(big.code, 0, "an 11 MB non-LFS file was accepted by push");
     assert.equal(await headOf("alice/pub", T.alice.read), h2);
+  });
+
+  it("a server that cannot install its push check refuses pushes (fail closed) and still serves clones", async () => {
+    // git-hooks is a file, so serve cannot write the pre-receive hook there.
+    const dataDir = tmpDir("huddle-data-");
+    fs.writeFileSync(path.join(dataDir, "git-hooks"), "not a directory\n");
+    const s2 = await startServer({ dataDir });
+    try {
+      await userCreate(dataDir, "alice");
+      const tok = await tokenCreate(dataDir, "alice", { role: "write" });
+      await hub.createRepo({ hubUrl: s2.url, accessToken: tok, repo: "alice/nohook" });
+      await hub.uploadFile({ hubUrl: s2.url, accessToken: tok, repo: "alice/nohook", file: { path: "a.txt", content: new Blob(["a\n"]) } });
+      const head = async () => (await api(s2.url, "GET", "/api/models/alice/nohook/revision/main", { token: tok })).json?.sha;
+      const h0 = await head();
+      const g = gitEnv({ user: "alice", token: tok });
+      const dir = path.join(g.home, "nohook");
+      await g.run(["clone", `${s2.url}/alice/nohook`, dir]);
+      assert.equal(fs.readFileSync(path.join(dir, "a.txt"), "utf8"), "a\n");
+      // Unchecked, this push would be taken: an 11 MB non-LFS file.
+      fs.writeFileSync(path.join(dir, "big-plain.txt"), randomBytes(11 * MiB));
+      await g.run(["add", "-A"], { cwd: dir });
+      await g.run(["commit", "-q", "-m", "unchecked"], { cwd: dir });
+      const r = await g.try(["-c", "core.hooksPath=/dev/null", "push", "origin", "main"], { cwd: dir });
+      assert.notEqual(r.code, 0, "a push went through without the hub's push check");
+      assert.match(r.stderr, /503|disabled/i, r.stderr);
+      assert.equal(await head(), h0, "the repo moved");
+    } finally {
+      const r = await s2.stop();
+      assert.equal(r.code, 0, `huddle serve did not exit cleanly (code ${r.code}, signal ${r.signal})`);
+    }
   });
 });
