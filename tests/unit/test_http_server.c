@@ -8,8 +8,12 @@
 #include "http/http.h"
 #include "test.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -370,6 +374,92 @@ static void test_streamed_body(void)
 	free(big);
 }
 
+/* Sends raw request bytes on a fresh connection; returns the status of the
+ * first response line (0 when none came). */
+static int raw_status(const char *req, size_t n)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {5, 0};
+	char resp[256];
+	size_t got = 0;
+	int status = 0, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, req, n) == (ssize_t)n) {
+		ssize_t k;
+		while (got < sizeof(resp) - 1 &&
+		       (k = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+			got += (size_t)k;
+	}
+	close(fd);
+	resp[got] = 0;
+	if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+		status = 0;
+	return status;
+}
+
+#define RAW(s) raw_status(s, sizeof(s) - 1)
+
+/* Framing a smuggling attack relies on is refused (SECURITY H1, H2). */
+static void test_framing(void)
+{
+	/* The control: a plain request works. */
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+	                 "Connection: close\r\n\r\nok"),
+	             200);
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	                 "Connection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+	             200);
+	/* Content-Length with Transfer-Encoding, in either order. */
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"),
+	             400);
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	                 "Content-Length: 5\r\nConnection: close\r\n\r\n0\r\n\r\n"),
+	             400);
+	/* Two Content-Lengths, equal or not; two Transfer-Encodings. */
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+	                 "Content-Length: 3\r\nConnection: close\r\n\r\nabc"),
+	             400);
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+	                 "Content-Length: 2\r\nConnection: close\r\n\r\nab"),
+	             400);
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"),
+	             400);
+	/* Obfuscated codings. */
+	CHECK_EQ_INT(RAW("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, "
+	                 "identity\r\nConnection: close\r\n\r\n0\r\n\r\n"),
+	             400);
+	/* Whitespace before the colon; a name that is not a token; a bare CR or
+	 * another control character in a value. */
+	CHECK_EQ_INT(RAW("GET /hello/a/b HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n"
+	                 "Connection: close\r\n\r\n"),
+	             400);
+	CHECK_EQ_INT(RAW("GET /hello/a/b HTTP/1.1\r\nHost: x\r\nX(A): 1\r\n"
+	                 "Connection: close\r\n\r\n"),
+	             400);
+	CHECK_EQ_INT(RAW("GET /hello/a/b HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n"
+	                 "Connection: close\r\n\r\n"),
+	             400);
+	CHECK_EQ_INT(RAW("GET /hello/a/b HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n"
+	                 "Connection: close\r\n\r\n"),
+	             400);
+	/* NUL in a name: libmicrohttpd's own 400. */
+	CHECK_EQ_INT(RAW("GET /hello/a/b HTTP/1.1\r\nHost: x\r\nX-\0A: 1\r\n"
+	                 "Connection: close\r\n\r\n"),
+	             400);
+	/* A tab and non-ASCII bytes in a value are fine. */
+	CHECK_EQ_INT(RAW("GET /hello/a/b HTTP/1.1\r\nHost: x\r\nX-A: a\tb \xc3\xa9\r\n"
+	                 "Connection: close\r\n\r\n"),
+	             200);
+}
+
 static void test_file_and_stream(void)
 {
 	struct resp r;
@@ -448,6 +538,7 @@ int main(void)
 	CHECK(port > 0);
 	RUN(test_routing);
 	RUN(test_bodies);
+	RUN(test_framing);
 	RUN(test_streamed_body);
 	RUN(test_file_and_stream);
 	RUN(test_client_gone);
