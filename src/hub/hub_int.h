@@ -18,12 +18,18 @@
 #include <git2.h>
 #include <pthread.h>
 
+#define REPO_LOCKS 64
+
 struct hub {
 	struct store *st;
 	struct hub_config cfg;
 	struct search_index *idx; /* NULL with cfg.no_search_index */
 	pthread_rwlock_t idx_lock;
 	pthread_mutex_t lfs_lock; /* publishing an object vs collecting unused ones */
+	/* Striped by repo id: a repo's metadata refresh (read main, write the
+	 * row, update the index) runs alone, so two refreshes finishing in the
+	 * other order cannot leave an older head in the row or the index. */
+	pthread_mutex_t repo_locks[REPO_LOCKS];
 };
 
 /* Sets err (may be NULL) and returns code. */
@@ -43,6 +49,9 @@ struct repo_row {
 	char key[3 * AUTH_NAME_MAX + 16]; /* "model/alice/x", lowercase */
 };
 void repo_row_release(struct repo_row *r);
+/* The lock of repo db_id's metadata (see struct hub). */
+void repo_lock(struct hub *h, int64_t db_id);
+void repo_unlock(struct hub *h, int64_t db_id);
 /* Loads every repo into a new listing index (hub_open). */
 int repo_index_load(struct hub *h);
 /* Finds ref and checks access >= need. Missing or invisible: HD_ENOTFOUND

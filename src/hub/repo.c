@@ -181,6 +181,16 @@ int repo_get_by_uid(struct hub *h, const char *uid, struct repo_row *out)
 	return row_load(h, "r.uid = ?", uid, 0, out);
 }
 
+void repo_lock(struct hub *h, int64_t db_id)
+{
+	pthread_mutex_lock(&h->repo_locks[(uint64_t)db_id % REPO_LOCKS]);
+}
+
+void repo_unlock(struct hub *h, int64_t db_id)
+{
+	pthread_mutex_unlock(&h->repo_locks[(uint64_t)db_id % REPO_LOCKS]);
+}
+
 char *repo_git_path(struct hub *h, const char *uid)
 {
 	return xasprintf("%s/repos/%.2s/%s.git", store_data_dir(h->st), uid, uid);
@@ -339,9 +349,12 @@ int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 	size_t n_tags = 0;
 	int rc, has_gguf = 0;
 
+	repo_lock(h, row->db_id);
 	rc = git_open(h, row->repo.uid, &repo, NULL);
-	if (rc)
+	if (rc) {
+		repo_unlock(h, row->db_id);
 		return rc;
+	}
 	if (git_resolve(repo, "main", &head, NULL) == 0) {
 		git_oid_tostr(sha, sizeof(sha), &head);
 		if (git_read_path(repo, &head, "README.md", README_MAX, &readme) == 0 &&
@@ -389,14 +402,15 @@ int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms)
 	free(tags_json);
 	buf_release(&readme);
 	hub_card_release(&card);
-	if (rc < 0)
-		return rc;
-	struct repo_row fresh;
-	if (row_load(h, "r.id = ?", NULL, row->db_id, &fresh) == 0) {
-		index_put_row(h, &fresh);
-		repo_row_release(&fresh);
+	if (rc >= 0) {
+		struct repo_row fresh;
+		if (row_load(h, "r.id = ?", NULL, row->db_id, &fresh) == 0) {
+			index_put_row(h, &fresh);
+			repo_row_release(&fresh);
+		}
 	}
-	return 0;
+	repo_unlock(h, row->db_id);
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- create / delete / move / settings ---------------------------------------------- */
@@ -635,12 +649,21 @@ int hub_repo_move(struct hub *h, const struct auth_caller *c, const struct hub_r
 		              to->name);
 		goto out;
 	}
+	repo_lock(h, row.db_id);
 	struct store_db *db = store_db_get(h->st);
 	rc = store_exec(db,
 	                "UPDATE repos SET namespace = ?, name = ?, key = ?, owner_id = ?"
 	                " WHERE id = ?",
 	                "tttii", ns.name, to->name, key, ns.id, row.db_id);
 	store_db_put(h->st, db);
+	if (rc >= 0) {
+		struct repo_row fresh;
+		if (row_load(h, "r.id = ?", NULL, row.db_id, &fresh) == 0) {
+			index_put_row(h, &fresh);
+			repo_row_release(&fresh);
+		}
+	}
+	repo_unlock(h, row.db_id);
 	if (rc == HD_EEXIST) {
 		hub_fail(err, rc, NULL, "A repo named %s/%s already exists", ns.name, to->name);
 		goto out;
@@ -650,11 +673,6 @@ int hub_repo_move(struct hub *h, const struct auth_caller *c, const struct hub_r
 		goto out;
 	}
 	rc = 0;
-	struct repo_row fresh;
-	if (row_load(h, "r.id = ?", NULL, row.db_id, &fresh) == 0) {
-		index_put_row(h, &fresh);
-		repo_row_release(&fresh);
-	}
 	char *target = xasprintf("%s -> %s", row.key, key);
 	auth_audit(h->st, c->user, "repo.move", target, c->ip);
 	free(target);
@@ -678,18 +696,20 @@ int hub_repo_settings(struct hub *h, const struct auth_caller *c, const struct h
 	}
 	int new_private = is_private < 0 ? row.repo.is_private : !!is_private;
 	int new_gated = gated < 0 ? (int)row.repo.gated : gated;
+	repo_lock(h, row.db_id);
 	struct store_db *db = store_db_get(h->st);
 	rc = store_exec(db, "UPDATE repos SET private = ?, gated = ? WHERE id = ?", "iii",
 	                (int64_t)new_private, (int64_t)new_gated, row.db_id);
 	store_db_put(h->st, db);
-	if (rc < 0) {
-		repo_row_release(&row);
-		return hub_fail(err, rc, NULL, "cannot update the settings");
-	}
-	if (h->idx) {
+	if (rc >= 0 && h->idx) {
 		pthread_rwlock_wrlock(&h->idx_lock);
 		search_set_private(h->idx, row.db_id, new_private);
 		pthread_rwlock_unlock(&h->idx_lock);
+	}
+	repo_unlock(h, row.db_id);
+	if (rc < 0) {
+		repo_row_release(&row);
+		return hub_fail(err, rc, NULL, "cannot update the settings");
 	}
 	if (new_private != row.repo.is_private)
 		auth_audit(h->st, c->user, new_private ? "repo.private" : "repo.public", row.key,
@@ -711,11 +731,19 @@ void hub_repo_count_download(struct hub *h, const char *repo_uid)
 	store_db_put(h->st, db);
 	if (rc <= 0 || !h->idx || repo_get_by_uid(h, repo_uid, &row))
 		return;
-	pthread_rwlock_wrlock(&h->idx_lock);
-	search_update_counts(h->idx, row.db_id, row.repo.downloads, row.repo.likes,
-	                     row.repo.last_modified_ms);
-	pthread_rwlock_unlock(&h->idx_lock);
+	/* Re-read under the repo's lock so a slower count never puts an older
+	 * figure back into the index. */
+	int64_t id = row.db_id;
 	repo_row_release(&row);
+	repo_lock(h, id);
+	if (repo_get_by_uid(h, repo_uid, &row) == 0) {
+		pthread_rwlock_wrlock(&h->idx_lock);
+		search_update_counts(h->idx, row.db_id, row.repo.downloads, row.repo.likes,
+		                     row.repo.last_modified_ms);
+		pthread_rwlock_unlock(&h->idx_lock);
+		repo_row_release(&row);
+	}
+	repo_unlock(h, id);
 }
 
 /* ---- LFS possession ------------------------------------------------------------------ */

@@ -931,6 +931,19 @@ static void test_concurrent_commits(void)
 	CHECK_EQ_INT(hub_tree_list(h, &anon, &r, NULL, NULL, 1, 0, 0, NULL, &p, &e), 0);
 	CHECK_EQ_INT(p.n, 1 + 4 + 20); /* .gitattributes, 4 dirs, 20 files: nothing lost */
 	hub_tree_page_release(&p);
+	/* The row (and so the listing) ends at the real head, whichever
+	 * commit's refresh ran last. */
+	struct hub_repo_info info;
+	CHECK_EQ_INT(hub_repo_info(h, &anon, &r, NULL, 0, &info, &e), 0);
+	CHECK_EQ_STR(info.repo.sha, info.rev_sha);
+	hub_repo_info_release(&info);
+	struct hub_list_query q = {.type = HUB_REPO_MODEL, .search = "alice/busy"};
+	struct hub_repo_list l;
+	CHECK_EQ_INT(hub_repo_list(h, &anon, &q, &l, &e), 0);
+	CHECK_EQ_INT(l.n, 1);
+	if (l.n == 1)
+		CHECK_EQ_STR(l.items[0].sha, head_of(&r, "main"));
+	hub_repo_list_release(&l);
 }
 
 /* Builds a commit on top of main with one file, without moving any ref. */
