@@ -153,62 +153,98 @@ static int glob_rec(struct glob_state *g, const char *p, const char *s)
 	return *s == 0;
 }
 
+#define GLOB_BUDGET 200000 /* glob steps to decide one path, all rules together */
+
 int attrs_glob(const char *pat, const char *str)
 {
-	struct glob_state g = {200000};
+	struct glob_state g = {GLOB_BUDGET};
 	return glob_rec(&g, pat, str);
 }
 
 /* Does one .gitattributes pattern apply to path? */
-static int pattern_applies(const char *pat, const char *path)
+static int pattern_applies(struct glob_state *g, const char *pat, const char *path)
 {
 	if (*pat == '/')
-		return attrs_glob(pat + 1, path);
+		return glob_rec(g, pat + 1, path);
 	if (!strchr(pat, '/')) {
 		const char *base = strrchr(path, '/');
-		return attrs_glob(pat, base ? base + 1 : path);
+		return glob_rec(g, pat, base ? base + 1 : path);
 	}
-	return attrs_glob(pat, path);
+	return glob_rec(g, pat, path);
+}
+
+void attrs_parse(struct attrs *a, const char *text)
+{
+	size_t cap = 0;
+	const char *line = text;
+
+	memset(a, 0, sizeof(*a));
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char *l = xstrndup(line, len);
+		char *save = NULL, *tok, *pat;
+		int lfs = -1;
+		line += len + (end ? 1 : 0);
+
+		pat = strtok_r(l, " \t\r", &save);
+		if (pat && pat[0] == '"') { /* a quoted pattern: keep it simple, strip quotes */
+			pat++;
+			size_t tl = strlen(pat);
+			if (tl && pat[tl - 1] == '"')
+				pat[tl - 1] = 0;
+		}
+		/* Comments and negative patterns ("!x", not allowed in attributes)
+		 * say nothing; nor does a line without a filter attribute. */
+		if (pat && pat[0] != '#' && pat[0] != '!') {
+			while ((tok = strtok_r(NULL, " \t\r", &save))) {
+				if (!strcmp(tok, "filter=lfs"))
+					lfs = 1;
+				else if (!strcmp(tok, "-filter") || !strcmp(tok, "!filter") ||
+				         !strncmp(tok, "filter=", 7))
+					lfs = 0;
+			}
+		}
+		if (lfs >= 0) {
+			if (a->n == cap) {
+				cap = cap ? 2 * cap : 64;
+				a->rules = xrealloc(a->rules, cap * sizeof(*a->rules));
+			}
+			a->rules[a->n].pat = xstrdup(pat);
+			a->rules[a->n].lfs = lfs;
+			a->n++;
+		}
+		free(l);
+	}
+}
+
+int attrs_match_lfs(const struct attrs *a, const char *path)
+{
+	struct glob_state g = {GLOB_BUDGET};
+
+	/* The last rule that applies decides, as in git. */
+	for (size_t i = a->n; i-- > 0 && g.budget > 0;)
+		if (pattern_applies(&g, a->rules[i].pat, path))
+			return a->rules[i].lfs;
+	return 0;
+}
+
+void attrs_release(struct attrs *a)
+{
+	for (size_t i = 0; a && i < a->n; i++)
+		free(a->rules[i].pat);
+	if (a)
+		free(a->rules);
 }
 
 int attrs_is_lfs(const char *text, const char *path)
 {
-	int lfs = 0;
-	const char *line = text;
+	struct attrs a;
+	int lfs;
 
-	if (!text)
-		return 0;
-	while (*line) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		char *l = xstrndup(line, len);
-		char *save = NULL, *tok;
-		line += len + (end ? 1 : 0);
-
-		tok = strtok_r(l, " \t\r", &save);
-		if (!tok || tok[0] == '#') {
-			free(l);
-			continue;
-		}
-		if (tok[0] == '"') { /* a quoted pattern: keep it simple, strip quotes */
-			tok++;
-			size_t tl = strlen(tok);
-			if (tl && tok[tl - 1] == '"')
-				tok[tl - 1] = 0;
-		}
-		if (tok[0] == '!' || !pattern_applies(tok, path)) {
-			free(l);
-			continue;
-		}
-		while ((tok = strtok_r(NULL, " \t\r", &save))) {
-			if (!strcmp(tok, "filter=lfs"))
-				lfs = 1;
-			else if (!strcmp(tok, "-filter") || !strcmp(tok, "!filter") ||
-			         !strncmp(tok, "filter=", 7))
-				lfs = 0;
-		}
-		free(l);
-	}
+	attrs_parse(&a, text);
+	lfs = attrs_match_lfs(&a, path);
+	attrs_release(&a);
 	return lfs;
 }
 

@@ -371,7 +371,8 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 	git_commit *commit = NULL;
 	git_tree *root = NULL;
 	git_oid commit_id;
-	struct buf attrs = BUF_INIT;
+	struct buf attrs_text = BUF_INIT;
+	struct attrs repo_rules = {NULL, 0}, client_rules = {NULL, 0};
 	int rc;
 
 	if (n_files > 10000)
@@ -387,7 +388,14 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 		rc = git_err(err, HD_EINTERNAL, "reading the revision");
 		goto out;
 	}
-	git_read_path(repo, &commit_id, ".gitattributes", GITATTRIBUTES_MAX, &attrs);
+	/* The rules are parsed once for all the files. */
+	git_read_path(repo, &commit_id, ".gitattributes", GITATTRIBUTES_MAX, &attrs_text);
+	attrs_parse(&repo_rules, attrs_text.data);
+	if (git_attributes && strlen(git_attributes) > GITATTRIBUTES_MAX) {
+		rc = hub_fail(err, HD_ETOOBIG, NULL, "gitAttributes is too large");
+		goto out;
+	}
+	attrs_parse(&client_rules, git_attributes);
 	for (size_t i = 0; i < n_files; i++) {
 		struct hub_preupload_file *f = &files[i];
 		f->is_lfs = 0;
@@ -404,8 +412,8 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 		}
 		if (f->size > 0) {
 			int binary = f->sample && memchr(f->sample, 0, f->sample_size) != NULL;
-			f->is_lfs = attrs_is_lfs(attrs.data, f->path) ||
-			            (git_attributes && attrs_is_lfs(git_attributes, f->path)) ||
+			f->is_lfs = attrs_match_lfs(&repo_rules, f->path) ||
+			            attrs_match_lfs(&client_rules, f->path) ||
 			            f->size > h->cfg.max_regular_size ||
 			            (binary && f->size > BINARY_LFS_MIN);
 		}
@@ -430,7 +438,9 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 		git_tree_entry_free(te);
 	}
 out:
-	buf_release(&attrs);
+	attrs_release(&repo_rules);
+	attrs_release(&client_rules);
+	buf_release(&attrs_text);
 	git_tree_free(root);
 	git_commit_free(commit);
 	git_repository_free(repo);

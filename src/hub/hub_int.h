@@ -91,7 +91,22 @@ int git_sig_for(const struct auth_caller *c, git_signature **out);
 /* ---- .gitattributes, LFS pointers (attrs.c) ---------------------------------- */
 /* The Hub's default .gitattributes for a new repo of type t. */
 const char *attrs_default(enum hub_repo_type t);
-/* 1 if path matches an LFS rule (filter=lfs) of the .gitattributes text. */
+/* The LFS rules of a .gitattributes text, parsed once: every line that sets
+ * or unsets the filter attribute, in order. */
+struct attrs_rule {
+	char *pat;
+	int lfs; /* 1: filter=lfs, 0: -filter, !filter or another filter */
+};
+struct attrs {
+	struct attrs_rule *rules;
+	size_t n;
+};
+void attrs_parse(struct attrs *a, const char *gitattributes); /* NULL: no rules */
+/* 1 if the last rule matching path says filter=lfs (as git decides). The
+ * glob work for one path is bounded, whatever the patterns. */
+int attrs_match_lfs(const struct attrs *a, const char *path);
+void attrs_release(struct attrs *a);
+/* attrs_parse + attrs_match_lfs + attrs_release for one path. */
 int attrs_is_lfs(const char *gitattributes, const char *path);
 /* Glob match with *, ?, [...] and ** (crossing '/'). */
 int attrs_glob(const char *pat, const char *str);

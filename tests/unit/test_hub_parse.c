@@ -244,6 +244,35 @@ static void test_gitattributes(void)
 	memset(subject, 'a', sizeof(subject) - 1);
 	subject[sizeof(subject) - 1] = 0;
 	CHECK(!attrs_glob(evil, subject)); /* returns (the work budget), no match */
+
+	/* Parsed once: only lines that set or unset the filter are rules, and
+	 * the last matching one decides. */
+	struct attrs a;
+	attrs_parse(&a, custom);
+	CHECK_EQ_INT(a.n, 7); /* the comment is not a rule; "other.txt filter=other" is */
+	CHECK(attrs_match_lfs(&a, "a.txt"));
+	CHECK(!attrs_match_lfs(&a, "keep.txt"));
+	CHECK(attrs_match_lfs(&a, "data/a/x.csv"));
+	attrs_release(&a);
+	attrs_parse(&a, "*.txt filter=lfs\n*.txt diff=x\nnote.txt\n*.txt -filter\n");
+	CHECK_EQ_INT(a.n, 2);
+	CHECK(!attrs_match_lfs(&a, "a.txt"));
+	attrs_release(&a);
+	attrs_parse(&a, NULL);
+	CHECK_EQ_INT(a.n, 0);
+	CHECK(!attrs_match_lfs(&a, "a.txt"));
+	attrs_release(&a);
+	/* Thousands of hostile rules before an ordinary one: the budget is per
+	 * path, so deciding stops; the result is "no match", not a hang. */
+	struct buf many = BUF_INIT;
+	buf_puts(&many, "*.bin filter=lfs\n");
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&many, "%s filter=lfs\n", evil);
+	attrs_parse(&a, many.data);
+	CHECK_EQ_INT(a.n, 5001);
+	CHECK(!attrs_match_lfs(&a, subject));
+	attrs_release(&a);
+	buf_release(&many);
 }
 
 static void test_lfs_pointers(void)
