@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define CARD_MAX (1024 * 1024) /* bytes of README.md rendered */
@@ -91,6 +92,20 @@ static int maybe_admin(struct web_ctx *x, const struct hub_repo *r)
 	return 0;
 }
 
+/* Can the inference service chat with it? It serves repos holding a GGUF
+ * file; the card says so with the gguf library tag or a generation task. */
+static int chat_capable(const struct hub_repo *r)
+{
+	if (r->pipeline_tag && !strcmp(r->pipeline_tag, "text-generation"))
+		return 1;
+	if (r->library_name && !strcasecmp(r->library_name, "gguf"))
+		return 1;
+	for (size_t i = 0; i < r->n_tags; i++)
+		if (!strcasecmp(r->tags[i], "gguf") || !strcasecmp(r->tags[i], "text-generation"))
+			return 1;
+	return 0;
+}
+
 static void repo_header(struct web_ctx *x, const struct hub_repo *r, const char *tab,
                         const char *rev)
 {
@@ -122,7 +137,7 @@ static void repo_header(struct web_ctx *x, const struct hub_repo *r, const char 
 	         !strcmp(tab, "commits") ? " class=\"active\"" : "");
 	web_html(b, "<a href=\"%s\"%s>API</a>", web_repo_sub(x, r->type, r->id, "api", NULL, NULL),
 	         !strcmp(tab, "api") ? " class=\"active\"" : "");
-	if (r->type == HUB_REPO_MODEL) {
+	if (r->type == HUB_REPO_MODEL && chat_capable(r)) {
 		buf_puts(b, "<a href=\"/chat?model=");
 		web_url_enc(b, r->id, 0);
 		buf_puts(b, "\">Chat</a>");
