@@ -150,10 +150,10 @@ async function assertOnlyAllowed(sel) {
 async function poke(sel) {
   const url = page.url();
   for (const el of await page.$$(`${sel} a, ${sel} summary, ${sel} div, ${sel} td, ${sel} img`)) {
-    await el.hover({ timeout: 500 }).catch(() => {});
+    await el.hover({ timeout: 150 }).catch(() => {});
   }
   for (const el of await page.$$(`${sel} summary, ${sel} a[href^="#"]`)) {
-    await el.click({ timeout: 500 }).catch(() => {});
+    await el.click({ timeout: 150 }).catch(() => {});
   }
   if (page.url() !== url) await page.goto(url);
 }
