@@ -111,38 +111,6 @@ out:
 
 /* ---- commit -------------------------------------------------------------------- */
 
-/* Python copies an LFS file with an lfsFile line that has no size: take it
- * from the object this repo already has (an unknown object stays -1 and the
- * hub refuses the commit). */
-static void fill_lfs_sizes(struct http_req *req, const struct auth_caller *c,
-                           const struct hub_repo_ref *ref, struct api_commit *parsed)
-{
-	struct api_config *cfg = api_cfg(req);
-	struct hub_repo_info info;
-	int have_info = 0;
-
-	for (size_t i = 0; i < parsed->n_ops; i++) {
-		struct hub_commit_op *op = &parsed->ops[i];
-		struct hub_file f;
-		if (op->kind != HUB_OP_LFS_FILE || op->lfs_size >= 0)
-			continue;
-		if (!have_info) {
-			memset(&info, 0, sizeof(info));
-			if (hub_repo_info(cfg->hub, c, ref, NULL, 0, &info, NULL) < 0)
-				return;
-			have_info = 1;
-		}
-		memset(&f, 0, sizeof(f));
-		f.fd = -1;
-		if (hub_lfs_open(cfg->hub, info.repo.uid, op->lfs_oid, &f, NULL) == 0) {
-			op->lfs_size = f.size;
-			hub_file_release(&f);
-		}
-	}
-	if (have_info)
-		hub_repo_info_release(&info);
-}
-
 void api_commit(struct http_req *req)
 {
 	struct api_config *cfg = api_cfg(req);
@@ -182,7 +150,6 @@ void api_commit(struct http_req *req)
 	creq.parent_commit = parsed.parent_commit;
 	creq.ops = parsed.ops;
 	creq.n_ops = parsed.n_ops;
-	fill_lfs_sizes(req, &c, &ref, &parsed);
 	rc = hub_commit_create(cfg->hub, &c, &ref, *branch ? branch : NULL, &creq, oid, &e);
 	api_commit_release(&parsed);
 	if (rc == HD_ECONFLICT) {

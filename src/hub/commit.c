@@ -20,9 +20,26 @@
 #define GITATTRIBUTES_MAX (1 << 20)
 #define BINARY_LFS_MIN (1 << 20)
 
-/* Validates every op before anything is written. */
+/* 0 if repo row may point at LFS object oid (size; -1 = any) and *have is
+ * its size; else an error naming path. The rule of the push check too. */
+static int check_possession(struct hub *h, const struct repo_row *row, const char *path,
+                            const char *oid, int64_t size, int64_t *have, struct hub_err *err)
+{
+	if (repo_lfs_has(h, row->db_id, oid, have))
+		return hub_fail(err, HD_EINVAL, NULL,
+		                "%.300s: LFS object %s was not uploaded to this repo", path, oid);
+	if (size >= 0 && *have != size)
+		return hub_fail(err, HD_EINVAL, NULL,
+		                "%.300s: LFS object %s has %lld bytes, not %lld", path, oid,
+		                (long long)*have, (long long)size);
+	return 0;
+}
+
+/* Validates every op before anything is written. lfs_sizes[i] receives the
+ * size of op i's LFS object (an lfsFile line without size takes the size of
+ * the object the repo has: Python's copy of an LFS file). */
 static int check_ops(struct hub *h, const struct repo_row *row, const struct hub_commit_req *req,
-                     struct hub_err *err)
+                     int64_t *lfs_sizes, struct hub_err *err)
 {
 	if (!req->summary || !*req->summary)
 		return hub_fail(err, HD_EINVAL, NULL, "The commit summary is required");
@@ -47,7 +64,9 @@ static int check_ops(struct hub *h, const struct repo_row *row, const struct hub
 			return hub_fail(err, HD_EINVAL, NULL, "Invalid path: '%.300s'",
 			                op->path ? op->path : "");
 		switch (op->kind) {
-		case HUB_OP_FILE:
+		case HUB_OP_FILE: {
+			char oid[65];
+			int64_t size, have;
 			if (!op->content && op->content_size)
 				return hub_fail(err, HD_EINVAL, NULL, "file %s has no content",
 				                op->path);
@@ -56,22 +75,24 @@ static int check_ops(struct hub *h, const struct repo_row *row, const struct hub
 				        err, HD_ETOOBIG, NULL,
 				        "%s is larger than %lld bytes: upload it through LFS",
 				        op->path, (long long)h->cfg.max_regular_size);
+			/* A pointer committed as a regular file follows the rule of an
+			 * lfsFile (and of a push): only objects this repo has. */
+			if (op->content &&
+			    lfs_pointer_parse(op->content, op->content_size, oid, &size)) {
+				int rc = check_possession(h, row, op->path, oid, size, &have, err);
+				if (rc)
+					return rc;
+			}
 			break;
+		}
 		case HUB_OP_LFS_FILE: {
-			int64_t have = 0;
-			if (!hub_oid_valid(op->lfs_oid) || op->lfs_size < 0)
-				return hub_fail(err, HD_EINVAL, NULL, "%s: invalid LFS oid or size",
+			if (!hub_oid_valid(op->lfs_oid))
+				return hub_fail(err, HD_EINVAL, NULL, "%s: invalid LFS oid",
 				                op->path);
-			if (repo_lfs_has(h, row->db_id, op->lfs_oid, &have))
-				return hub_fail(
-				        err, HD_EINVAL, NULL,
-				        "LFS object %s for %s was not uploaded to this repo",
-				        op->lfs_oid, op->path);
-			if (have != op->lfs_size)
-				return hub_fail(err, HD_EINVAL, NULL,
-				                "LFS object %s has %lld bytes, not %lld",
-				                op->lfs_oid, (long long)have,
-				                (long long)op->lfs_size);
+			int rc = check_possession(h, row, op->path, op->lfs_oid, op->lfs_size,
+			                          &lfs_sizes[i], err);
+			if (rc)
+				return rc;
 			break;
 		}
 		case HUB_OP_DELETE_FILE:
@@ -122,7 +143,7 @@ static int index_put(git_index *idx, const char *path, const git_oid *blob, size
 }
 
 static int apply_ops(git_repository *repo, git_index *idx, const struct hub_commit_req *req,
-                     struct hub_err *err)
+                     const int64_t *lfs_sizes, struct hub_err *err)
 {
 	struct buf ptr = BUF_INIT;
 	int rc = 0;
@@ -140,7 +161,7 @@ static int apply_ops(git_repository *repo, git_index *idx, const struct hub_comm
 			break;
 		case HUB_OP_LFS_FILE:
 			buf_reset(&ptr);
-			lfs_pointer_format(&ptr, op->lfs_oid, op->lfs_size);
+			lfs_pointer_format(&ptr, op->lfs_oid, lfs_sizes[i]);
 			if (git_blob_create_from_buffer(&blob, repo, ptr.data, ptr.len) < 0)
 				rc = git_err(err, HD_EINTERNAL, "writing a pointer");
 			else
@@ -180,6 +201,7 @@ int hub_commit_create(struct hub *h, const struct auth_caller *c, const struct h
 	git_repository *repo;
 	git_signature *sig = NULL;
 	char *refname = NULL, *message = NULL;
+	int64_t *lfs_sizes = NULL;
 	int rc;
 
 	commit_oid[0] = 0;
@@ -192,7 +214,8 @@ int hub_commit_create(struct hub *h, const struct auth_caller *c, const struct h
 		rc = hub_fail(err, HD_ENOTFOUND, XC_REV, "Invalid rev id: %.64s", branch);
 		goto out;
 	}
-	rc = check_ops(h, &row, req, err);
+	lfs_sizes = xcalloc(req->n_ops + 1, sizeof(*lfs_sizes));
+	rc = check_ops(h, &row, req, lfs_sizes, err);
 	if (rc)
 		goto out;
 	if (git_sig_for(c, &sig)) {
@@ -235,7 +258,7 @@ int hub_commit_create(struct hub *h, const struct auth_caller *c, const struct h
 		    git_index_read_tree(idx, tree) < 0) {
 			rc = git_err(err, HD_EINTERNAL, "reading the branch");
 		} else {
-			rc = apply_ops(repo, idx, req, err);
+			rc = apply_ops(repo, idx, req, lfs_sizes, err);
 			if (!rc && git_index_write_tree_to(&tree_id, idx, repo) < 0)
 				rc = git_err(err, HD_EINTERNAL, "writing the tree");
 		}
@@ -277,6 +300,7 @@ int hub_commit_create(struct hub *h, const struct auth_caller *c, const struct h
 	if (!rc && !strcmp(branch, "main"))
 		repo_refresh(h, &row, time_now_ms());
 out:
+	free(lfs_sizes);
 	free(message);
 	free(refname);
 	git_signature_free(sig);

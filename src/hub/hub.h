@@ -284,7 +284,7 @@ struct hub_commit_op {
 	const void *content; /* HUB_OP_FILE: decoded bytes */
 	size_t content_size;
 	const char *lfs_oid; /* HUB_OP_LFS_FILE */
-	int64_t lfs_size;
+	int64_t lfs_size; /* -1: the size of the object this repo has */
 };
 struct hub_commit_req {
 	const char *summary; /* required, non-empty after trimming */
@@ -295,7 +295,9 @@ struct hub_commit_req {
 };
 /* Commits ops on branch (NULL = main; must be a branch, not a tag or sha) as
  * the caller, atomically: either the branch moves to the new commit or
- * nothing changes. Paths are checked (P1) before anything is written.
+ * nothing changes. Paths are checked (P1) before anything is written. An
+ * LFS pointer, as an lfsFile or as a regular file's content, may only name
+ * an object this repo has (as in a push).
  * Errors: HD_ECONFLICT stale parent (412); HD_EINVAL bad path/op, deleting
  * a missing path, unknown LFS oid or size mismatch; HD_ETOOBIG; HD_EPERM no
  * write access; HD_ENOTFOUND repo or branch. commit_oid receives the new

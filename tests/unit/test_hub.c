@@ -590,12 +590,17 @@ static void test_lfs(void)
 	CHECK_EQ_INT(hub_lfs_batch(h, &mallory, &m, HUB_LFS_UPLOAD, &o, 1, uid_m, &e), 0);
 	CHECK_EQ_INT(o.state, HUB_LFS_UPLOAD_NEEDED);
 	CHECK_EQ_INT(hub_commit_create(h, &mallory, &m, NULL, &req, commit, &e), HD_EINVAL);
-	/* V4: a pointer to alice's object in mallory's repo serves nothing. */
+	/* V4: a pointer to alice's object, committed by mallory as a regular
+	 * file, is refused like an lfsFile line (and like a push). */
 	struct buf ptr = BUF_INIT;
 	buf_printf(&ptr, "version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %zu\n",
 	           oid, n);
-	CHECK_EQ_INT(commit_file(&mallory, &m, NULL, "stolen.bin", ptr.data, NULL, commit), 0);
-	buf_release(&ptr);
+	char m_head[41];
+	memcpy(m_head, head_of(&m, "main"), 41);
+	CHECK_EQ_INT(commit_file(&mallory, &m, NULL, "stolen.bin", ptr.data, NULL, commit),
+	             HD_EINVAL);
+	CHECK(strstr(e.msg, "not uploaded to this repo") != NULL);
+	CHECK_EQ_STR(head_of(&m, "main"), m_head);
 	CHECK_EQ_INT(hub_file_open(h, &mallory, &m, NULL, "stolen.bin", 0, &f, &e), HD_ENOTFOUND);
 	hub_file_release(&f);
 	struct hub_lfs_object d = {.oid = oid};
@@ -609,9 +614,20 @@ static void test_lfs(void)
 	CHECK_EQ_INT(hub_lfs_open(h, uid_a, oid, &f, &e), 0);
 	CHECK_EQ_INT(f.size, (int64_t)n);
 	hub_file_release(&f);
-	/* Once mallory uploads the bytes himself, he has it (dedup on disk). */
+	/* Once mallory uploads the bytes himself, he has it (dedup on disk):
+	 * the same pointer commits and resolves. */
 	CHECK_EQ_INT(upload(uid_m, content, n, oid), 0);
+	CHECK_EQ_INT(commit_file(&mallory, &m, NULL, "stolen.bin", ptr.data, NULL, commit), 0);
 	CHECK_EQ_INT(hub_file_open(h, &mallory, &m, NULL, "stolen.bin", 0, &f, &e), 0);
+	hub_file_release(&f);
+	buf_release(&ptr);
+	/* An lfsFile without a size (Python's copy) takes the object's size. */
+	struct hub_commit_op cp = {
+	        .kind = HUB_OP_LFS_FILE, .path = "copy.bin", .lfs_oid = oid, .lfs_size = -1};
+	struct hub_commit_req creq = {.summary = "copy", .ops = &cp, .n_ops = 1};
+	CHECK_EQ_INT(hub_commit_create(h, &mallory, &m, NULL, &creq, commit, &e), 0);
+	CHECK_EQ_INT(hub_file_open(h, &mallory, &m, NULL, "copy.bin", 0, &f, &e), 0);
+	CHECK_EQ_INT(f.size, (int64_t)n);
 	hub_file_release(&f);
 	/* Invalid objects in a batch. */
 	struct hub_lfs_object bad[3] = {{.oid = "../x", .size = 1},
