@@ -74,7 +74,7 @@ const sd = (v) => (v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean(v))
 const fmt = (v) => (v.length ? `${mean(v).toFixed(2)} ± ${sd(v).toFixed(2)}` : "-");
 
 async function ensureModel(model, type) {
-  const file = path.join(CACHE, `${model}-${type}.gguf`);
+  const file = path.join(CACHE, `llama-${model}-${type}.gguf`);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(CACHE, { recursive: true });
     const t = Date.now();

@@ -401,7 +401,9 @@ static int parse(struct gguf_file *f, char *err, size_t err_size)
 	f->str_pool = sp.v;
 	sp.v = NULL;
 	for (uint64_t i = 0; i < f->n_kv; i++)
-		f->kv[i].strs = str_first[i] == UINT64_MAX ? NULL : &f->str_pool[str_first[i]];
+		f->kv[i].strs = str_first[i] == UINT64_MAX || !f->str_pool
+		                        ? NULL /* not a string, or an empty array with no strings */
+		                        : &f->str_pool[str_first[i]];
 
 	/* general.alignment */
 	f->alignment = GGUF_DEFAULT_ALIGNMENT;

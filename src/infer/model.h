@@ -47,7 +47,7 @@ struct infer_session {
 	int32_t n_past;
 	size_t kv_dim; /* n_head_kv * head_dim */
 	uint16_t *k; /* (n_layer, n_ctx, kv_dim) f16 */
-	uint16_t *vt; /* (n_layer, kv_dim, n_ctx) f16: V transposed */
+	uint16_t *v; /* (n_layer, n_ctx, kv_dim) f16 */
 };
 
 /* ---- ops.c -------------------------------------------------------------- */
@@ -68,11 +68,11 @@ void ops_f16_to_f32(float *out, const uint16_t *x, int64_t n);
 /* In-place softmax of n values scaled by scale; returns nothing. Sum in double. */
 void ops_softmax(float *x, int64_t n, float scale);
 
-/* One attention head for one token: q (head_dim, f32, roped), over
- * positions [0, n_kv) of a session's layer cache, writing head_dim outputs.
- * scratch: n_kv floats + n_kv + head_dim f16 values. */
-void ops_attn_head(float *out, const float *q, const uint16_t *k, const uint16_t *vt, size_t kv_dim,
-                   int32_t n_ctx, int32_t kv_off, int32_t head_dim, int32_t n_kv, float scale,
-                   float *s_scratch, uint16_t *h_scratch);
+/* One attention head for one token: softmax(q . k_j * scale) over the
+ * positions j < n_kv, then the weighted sum of the v_j. q is (head_dim) f32
+ * (roped); k and v point at this head's part of position 0 of a layer's
+ * cache, positions stride elements apart. s holds n_kv floats, qf head_dim. */
+void ops_attn_head(float *out, const float *q, const uint16_t *k, const uint16_t *v, size_t stride,
+                   int32_t head_dim, int32_t n_kv, float scale, float *s, float *qf);
 
 #endif

@@ -38,7 +38,7 @@ struct infer_exec {
 	void *mm_scratch;
 	/* attention scratch per thread */
 	float *att_s; /* (n_threads, max_ctx) */
-	uint16_t *att_h; /* (n_threads, max_ctx + head_dim) */
+	float *att_q; /* (n_threads, head_dim) */
 	/* the batch being run (for the pool callbacks) */
 	const struct infer_batch_item *items;
 	int32_t n_items;
@@ -59,7 +59,7 @@ struct infer_session *infer_session_new(const struct infer_model *m, int32_t n_c
 	s->kv_dim = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
 	size_t n = (size_t)hp->n_layer * (size_t)n_ctx * s->kv_dim;
 	s->k = xmalloc_array(n, sizeof(uint16_t));
-	s->vt = xmalloc_array(n, sizeof(uint16_t));
+	s->v = xmalloc_array(n, sizeof(uint16_t));
 	return s;
 }
 
@@ -68,7 +68,7 @@ void infer_session_free(struct infer_session *s)
 	if (!s)
 		return;
 	free(s->k);
-	free(s->vt);
+	free(s->v);
 	free(s);
 }
 
@@ -131,8 +131,7 @@ struct infer_exec *infer_exec_new(const struct infer_model *m, int n_threads, in
 	}
 	x->mm_scratch = xmalloc(sc ? sc : 1);
 	x->att_s = xmalloc_array((size_t)x->n_threads * (size_t)x->max_ctx, sizeof(float));
-	x->att_h = xmalloc_array((size_t)x->n_threads * ((size_t)x->max_ctx + (size_t)hp->head_dim),
-	                         sizeof(uint16_t));
+	x->att_q = xmalloc_array((size_t)x->n_threads * (size_t)hp->head_dim, sizeof(float));
 	return x;
 }
 
@@ -156,7 +155,7 @@ void infer_exec_free(struct infer_exec *x)
 	free(x->out_item);
 	free(x->mm_scratch);
 	free(x->att_s);
-	free(x->att_h);
+	free(x->att_q);
 	free(x);
 }
 
@@ -196,7 +195,7 @@ static void attn_task(void *ctx, int ith, int nth)
 	const int64_t begin = per * ith, end = HD_MIN(total, begin + per);
 	const float scale = 1.0f / sqrtf((float)hd);
 	float *s = x->att_s + (size_t)ith * (size_t)x->max_ctx;
-	uint16_t *h = x->att_h + (size_t)ith * ((size_t)x->max_ctx + (size_t)hd);
+	float *qf = x->att_q + (size_t)ith * (size_t)hd;
 	const size_t n_q = (size_t)n_head * (size_t)hd;
 
 	for (int64_t w = begin; w < end; w++) {
@@ -204,10 +203,10 @@ static void attn_task(void *ctx, int ith, int nth)
 		const struct infer_batch_item *it = &x->items[i];
 		const struct infer_session *se = it->s;
 		const size_t layer_off = (size_t)x->layer * (size_t)se->n_ctx * se->kv_dim;
+		const size_t kv_off = layer_off + (size_t)(head / group) * (size_t)hd;
 		ops_attn_head(x->att + (size_t)i * n_q + (size_t)head * (size_t)hd,
-		              x->q + (size_t)i * n_q + (size_t)head * (size_t)hd, se->k + layer_off,
-		              se->vt + layer_off, se->kv_dim, se->n_ctx, (head / group) * hd, hd,
-		              it->pos + 1, scale, s, h);
+		              x->q + (size_t)i * n_q + (size_t)head * (size_t)hd, se->k + kv_off,
+		              se->v + kv_off, se->kv_dim, hd, it->pos + 1, scale, s, qf);
 	}
 }
 
@@ -319,15 +318,14 @@ int infer_forward(struct infer_exec *x, const struct infer_batch_item *items, in
 			const float *cs = x->rope_cs + (size_t)i * (size_t)hp->n_rot;
 			ops_rope(q, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, cs);
 			ops_rope(k, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, cs);
-			/* store k and v (transposed) in the session's cache */
+			/* store k and v in the session's cache */
 			struct infer_session *se = items[i].s;
 			const size_t layer_off = (size_t)l * (size_t)se->n_ctx * se->kv_dim;
 			const int32_t pos = items[i].pos;
 			ops_f32_to_f16(se->k + layer_off + (size_t)pos * se->kv_dim, k,
 			               (int64_t)n_kv);
-			uint16_t *vt = se->vt + layer_off + (size_t)pos;
-			for (size_t d = 0; d < n_kv; d++)
-				vt[d * (size_t)se->n_ctx] = f32_to_fp16(v[d]);
+			ops_f32_to_f16(se->v + layer_off + (size_t)pos * se->kv_dim, v,
+			               (int64_t)n_kv);
 		}
 		pool_run(x->pool, attn_task, x);
 		if (l == hp->n_layer - 1) {
