@@ -117,11 +117,10 @@ static void resolve(struct http_req *req, int raw)
 	f.fd = -1;
 	rc = hub_file_open(cfg->hub, &c, &ref, rev, path, raw, &f, &e);
 	if (rc < 0) {
-		if (rc == HD_ENOTFOUND && !strcmp(e.code, "EntryNotFound")) {
-			char sha[41];
-			if (hub_rev_resolve(cfg->hub, &c, &ref, rev, sha, NULL) == 0)
-				http_resp_header(req, "X-Repo-Commit", sha);
-		}
+		/* EntryNotFound still names the commit (Python reads it). */
+		if (rc == HD_ENOTFOUND && f.commit[0])
+			http_resp_header(req, "X-Repo-Commit", f.commit);
+		hub_file_release(&f);
 		api_fail(req, &c, rc, &e);
 		goto out;
 	}
@@ -152,17 +151,11 @@ static void resolve(struct http_req *req, int raw)
 		default: send_file_part(req, &f, 200, ctype, 0, size); break;
 		}
 	}
-	hub_file_release(&f);
 	/* A whole-file GET through resolve counts as a download (HEADs, Range
 	 * probes and slices do not, so each client's download counts once). */
-	if (!raw && !range && http_req_method(req) == HTTP_GET) {
-		struct hub_repo_info info;
-		memset(&info, 0, sizeof(info));
-		if (hub_repo_info(cfg->hub, &c, &ref, rev, 0, &info, NULL) == 0) {
-			hub_repo_count_download(cfg->hub, info.repo.uid);
-			hub_repo_info_release(&info);
-		}
-	}
+	if (!raw && !range && http_req_method(req) == HTTP_GET)
+		hub_repo_count_download(cfg->hub, f.repo_uid);
+	hub_file_release(&f);
 out:
 	auth_caller_release(&c);
 }
