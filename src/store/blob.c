@@ -367,11 +367,18 @@ void blob_tmp_cleanup(struct store *st)
 	struct dirent *e;
 
 	while (d && (e = readdir(d))) {
-		if (strncmp(e->d_name, "blob-", 5) && strncmp(e->d_name, "secret-", 7))
+		/* Files of blob and key writes; directories of a repo created or
+		 * deleted half-way (the hub's newrepo-* and trash-*). */
+		int is_dir = !strncmp(e->d_name, "newrepo-", 8) || !strncmp(e->d_name, "trash-", 6);
+		if (strncmp(e->d_name, "blob-", 5) && strncmp(e->d_name, "secret-", 7) && !is_dir)
 			continue;
 		char *p = xasprintf("%s/%s", tmp, e->d_name);
-		if (older_than(p, now, TMP_MAX_AGE_S))
-			unlink(p);
+		if (older_than(p, now, TMP_MAX_AGE_S)) {
+			if (is_dir)
+				fs_rm_rf(p);
+			else
+				unlink(p);
+		}
 		free(p);
 	}
 	if (d)

@@ -19,7 +19,8 @@ struct store {
 };
 
 /* Removes temp files of blob and part writes abandoned long ago (a crash or
- * a kill -9 in the middle of an upload). */
+ * a kill -9 in the middle of an upload), and the hub's repo directories left
+ * in tmp/ by a create or delete cut short (newrepo-*, trash-*). */
 void blob_tmp_cleanup(struct store *st);
 
 #endif

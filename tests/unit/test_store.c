@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *tmp_dir(void)
@@ -54,6 +56,47 @@ static void test_open_layout(void)
 	CHECK_EQ_INT(store_open(dir, &st, err, sizeof(err)), 0);
 	CHECK(!memcmp(key, store_secret_key(st), 32));
 	store_close(st);
+	/* Leftovers of a crash: old temp files and half-created or half-deleted
+	 * repo dirs go at the next open; recent ones (maybe another process's
+	 * work in progress) and anything else stay. */
+	const char *old[] = {"tmp/blob-abc", "tmp/newrepo-1.git/objects/x", "tmp/trash-2.git/HEAD"};
+	const char *keep[] = {"tmp/blob-new", "tmp/trash-3.git/HEAD", "tmp/other/x"};
+	struct timeval tv[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+		char *p = xasprintf("%s/%s", dir, keep[i]);
+		char *slash = strrchr(p, '/');
+		*slash = 0;
+		fs_mkdir_p(p, 0755);
+		*slash = '/';
+		CHECK_EQ_INT(fs_write_atomic(p, "x", 1), 0);
+		free(p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(old); i++) {
+		char *p = xasprintf("%s/%s", dir, old[i]);
+		char *top =
+		        xasprintf("%s/tmp/%.*s", dir, (int)strcspn(old[i] + 4, "/"), old[i] + 4);
+		char *slash = strrchr(p, '/');
+		*slash = 0;
+		fs_mkdir_p(p, 0755);
+		*slash = '/';
+		CHECK_EQ_INT(fs_write_atomic(p, "x", 1), 0);
+		CHECK_EQ_INT(utimes(top, tv), 0);
+		free(top);
+		free(p);
+	}
+	CHECK_EQ_INT(store_open(dir, &st, err, sizeof(err)), 0);
+	store_close(st);
+	for (size_t i = 0; i < ARRAY_SIZE(old); i++) {
+		char *top =
+		        xasprintf("%s/tmp/%.*s", dir, (int)strcspn(old[i] + 4, "/"), old[i] + 4);
+		CHECK(stat(top, &sb) < 0);
+		free(top);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+		char *p = xasprintf("%s/%s", dir, keep[i]);
+		CHECK(stat(p, &sb) == 0);
+		free(p);
+	}
 	fs_rm_rf(dir);
 	free(dir);
 }
