@@ -40,26 +40,12 @@ int kern_shape_init(struct kern_shape *sh, uint32_t t, int64_t k)
 	sh->path = KERN_PATH_INT;
 	sh->group = t == TENSOR_Q6_K ? 16 : 32;
 	sh->wide = t == TENSOR_Q8_0;
-	sh->kp = round_up(k, 64);
-	sh->ng = k / sh->group;
-	sh->ngp = round_up(sh->ng, 16);
-	sh->s_off = (size_t)sh->kp;
-	sh->g_off = (size_t)(2 * sh->kp);
-	sh->stride = (size_t)round_up(2 * sh->kp + 4 * sh->ngp, 64);
+	sh->nb = k / sh->group;
+	sh->x_d = (size_t)round_up(k, 64);
+	sh->x_g = sh->x_d + 4 * (size_t)sh->nb;
+	sh->x_s = sh->x_g + 4 * (size_t)sh->nb;
+	sh->stride = (size_t)round_up((int64_t)(sh->x_s + 4 * (size_t)sh->nb), 64);
 	return 0;
-}
-
-void kern_zero_tail(const struct kern_shape *sh, uint8_t *out)
-{
-	const size_t end = sh->g_off + 4 * (size_t)sh->ngp;
-	if (sh->kp > sh->k) {
-		memset(out + sh->k, 0, (size_t)(sh->kp - sh->k));
-		memset(out + sh->s_off + sh->k, 0, (size_t)(sh->kp - sh->k));
-	}
-	if (sh->ngp > sh->ng)
-		memset(out + sh->g_off + 4 * sh->ng, 0, (size_t)(4 * (sh->ngp - sh->ng)));
-	if (sh->stride > end)
-		memset(out + end, 0, sh->stride - end);
 }
 
 /* ---- scalar unpack ------------------------------------------------------ */
@@ -69,50 +55,36 @@ static uint32_t u32le(const uint8_t b[4])
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-static void set_lanes(float *s, int64_t e, int n, float v)
-{
-	for (int i = 0; i < n / 4; i++)
-		s[e / 4 + i] = v;
-}
-
 void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh, uint8_t *out)
 {
+	float *f = kern_fptr(out);
+	const uint16_t *h = row;
 	memset(out, 0, sh->stride);
-	if (sh->path == KERN_PATH_FLOAT) {
-		float *f = kern_fptr(out);
-		const uint16_t *h = row;
-		for (int64_t i = 0; i < sh->k; i++)
-			f[i] = t == TENSOR_F32   ? (kern_cfptr(row))[i]
-			       : t == TENSOR_F16 ? fp16_to_f32(h[i])
-			                         : bf16_to_f32(h[i]);
-		return;
-	}
-	uint8_t *q = out;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	for (int64_t i = 0; i < sh->k; i++)
+		f[i] = t == TENSOR_F32   ? (kern_cfptr(row))[i]
+		       : t == TENSOR_F16 ? fp16_to_f32(h[i])
+		                         : bf16_to_f32(h[i]);
+}
+
+void kern_row_levels(uint32_t t, const void *row, const struct kern_shape *sh, uint8_t *q,
+                     float *dw, float *mw)
+{
 	const int64_t nb32 = sh->k / QK, nbk = sh->k / QK_K;
 
 	switch (t) {
 	case TENSOR_Q4_0:
-		for (int64_t b = 0; b < nb32; b++) {
-			const struct blk_q4_0 *x = (const struct blk_q4_0 *)row + b;
-			const float d = fp16_to_f32(x->d);
-			for (int j = 0; j < 16; j++) {
-				q[32 * b + j] = x->qs[j] & 15;
-				q[32 * b + j + 16] = x->qs[j] >> 4;
-			}
-			set_lanes(s, 32 * b, 32, d);
-			g[b] = -8.f * d;
-		}
-		break;
 	case TENSOR_Q4_1:
 		for (int64_t b = 0; b < nb32; b++) {
-			const struct blk_q4_1 *x = (const struct blk_q4_1 *)row + b;
+			const struct blk_q4_0 *x0 = (const struct blk_q4_0 *)row + b;
+			const struct blk_q4_1 *x1 = (const struct blk_q4_1 *)row + b;
+			const uint8_t *qs = t == TENSOR_Q4_0 ? x0->qs : x1->qs;
 			for (int j = 0; j < 16; j++) {
-				q[32 * b + j] = x->qs[j] & 15;
-				q[32 * b + j + 16] = x->qs[j] >> 4;
+				q[32 * b + j] = qs[j] & 15;
+				q[32 * b + j + 16] = qs[j] >> 4;
 			}
-			set_lanes(s, 32 * b, 32, fp16_to_f32(x->d));
-			g[b] = fp16_to_f32(x->m);
+			const float d = fp16_to_f32(t == TENSOR_Q4_0 ? x0->d : x1->d);
+			dw[b] = d;
+			mw[b] = t == TENSOR_Q4_0 ? -8.f * d : fp16_to_f32(x1->m);
 		}
 		break;
 	case TENSOR_Q5_0:
@@ -128,8 +100,8 @@ void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh
 				        (uint8_t)((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
 			}
 			const float d = fp16_to_f32(t == TENSOR_Q5_0 ? x0->d : x1->d);
-			set_lanes(s, 32 * b, 32, d);
-			g[b] = t == TENSOR_Q5_0 ? -16.f * d : fp16_to_f32(x1->m);
+			dw[b] = d;
+			mw[b] = t == TENSOR_Q5_0 ? -16.f * d : fp16_to_f32(x1->m);
 		}
 		break;
 	case TENSOR_Q8_0:
@@ -138,8 +110,8 @@ void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh
 			const float d = fp16_to_f32(x->d);
 			for (int j = 0; j < 32; j++)
 				q[32 * b + j] = (uint8_t)(x->qs[j] + 128);
-			set_lanes(s, 32 * b, 32, d);
-			g[b] = -128.f * d;
+			dw[b] = d;
+			mw[b] = -128.f * d;
 		}
 		break;
 	case TENSOR_Q4_K:
@@ -163,8 +135,8 @@ void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh
 						v |= ((x5->qh[l] >> j) & 1) << 4;
 					qj[l] = (uint8_t)v;
 				}
-				set_lanes(s, QK_K * b + 32 * j, 32, d * (float)sc);
-				g[8 * b + j] = -(dmin * (float)m);
+				dw[8 * b + j] = d * (float)sc;
+				mw[8 * b + j] = -(dmin * (float)m);
 			}
 		}
 		break;
@@ -185,13 +157,39 @@ void kern_unpack_scalar(uint32_t t, const void *row, const struct kern_shape *sh
 				}
 			for (int j = 0; j < 16; j++) {
 				const float ds = d * (float)x->scales[j];
-				set_lanes(s, QK_K * b + 16 * j, 16, ds);
-				g[16 * b + j] = -32.f * ds;
+				dw[16 * b + j] = ds;
+				mw[16 * b + j] = -32.f * ds;
 			}
 		}
 		break;
 	default: break;
 	}
+}
+
+void kern_unpack_tile_scalar(uint32_t t, const uint8_t *rows, size_t row_bytes, int n, int r,
+                             const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out)
+{
+	const size_t wblk = kern_wblk(sh, r);
+	const int G = sh->group;
+	uint8_t *q = xmalloc((size_t)sh->k);
+	float *dw = xmalloc(sizeof(float) * (size_t)sh->nb);
+	float *mw = xmalloc(sizeof(float) * (size_t)sh->nb);
+
+	memset(out, 0, wblk * (size_t)(b1 - b0));
+	for (int i = 0; i < n && i < r; i++) {
+		kern_row_levels(t, rows + row_bytes * (size_t)i, sh, q, dw, mw);
+		for (int64_t b = b0; b < b1; b++) {
+			uint8_t *ob = out + wblk * (size_t)(b - b0);
+			for (int g = 0; g < G / 4; g++)
+				memcpy(ob + 4 * ((size_t)g * (size_t)r + (size_t)i),
+				       q + G * b + 4 * g, 4);
+			kern_fptr(ob + (size_t)r * G)[i] = dw[b];
+			kern_fptr(ob + (size_t)r * G + 4 * (size_t)r)[i] = mw[b];
+		}
+	}
+	free(q);
+	free(dw);
+	free(mw);
 }
 
 /* ---- scalar pack (activation quantization) ------------------------------ */
@@ -208,32 +206,37 @@ void kern_pack_scalar(uint32_t t, const float *x, const struct kern_shape *sh, u
 		return;
 	}
 	int8_t *q = (int8_t *)out;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	float *xd = kern_fptr(out + sh->x_d), *xg = kern_fptr(out + sh->x_g);
+	int32_t *xs = (int32_t *)(void *)(out + sh->x_s);
 	const uint32_t vt = kern_vec_dot_type(t);
+	const int G = sh->group;
 
 	if (vt == TENSOR_Q8_K) {
 		for (int64_t b = 0; b < sh->k / QK_K; b++) {
 			int8_t *qb = q + QK_K * b;
 			const float d = kern_q8k_quantize(x + QK_K * b, qb);
-			set_lanes(s, QK_K * b, QK_K, d);
-			for (int j = 0; j < QK_K / sh->group; j++) {
+			for (int j = 0; j < QK_K / G; j++) {
 				int sum = 0;
-				for (int i = 0; i < sh->group; i++)
-					sum += qb[sh->group * j + i];
-				g[QK_K / sh->group * b + j] = d * (float)sum;
+				for (int i = 0; i < G; i++)
+					sum += qb[G * j + i];
+				const int64_t blk = QK_K / G * b + j;
+				xd[blk] = d;
+				xg[blk] = d * (float)sum;
+				xs[blk] = sum;
 			}
 		}
 		return;
 	}
-	for (int64_t b = 0; b < sh->k / QK; b++) {
+	for (int64_t b = 0; b < sh->nb; b++) {
 		const float d = kern_q8_quantize(x + QK * b, QK, q + QK * b);
 		const float dh = fp16_to_f32(f32_to_fp16(d));
 		int sum = 0;
 		for (int i = 0; i < QK; i++)
 			sum += q[QK * b + i];
-		set_lanes(s, QK * b, QK, dh);
-		g[b] = vt == TENSOR_Q8_1 ? fp16_to_f32(f32_to_fp16(d * (float)sum))
-		                         : dh * (float)sum;
+		xd[b] = dh;
+		xg[b] = vt == TENSOR_Q8_1 ? fp16_to_f32(f32_to_fp16(d * (float)sum))
+		                          : dh * (float)sum;
+		xs[b] = sum;
 	}
 }
 
@@ -251,113 +254,115 @@ static float hsum16(const float *v)
 	return c[0] + c[1];
 }
 
-/* The span of a tile call and where element (i, j) keeps its lanes. */
-static void span_of(const struct kern_shape *sh, const struct kern_span *sp, int64_t *k0,
-                    int64_t *k1)
-{
-	*k0 = sp ? sp->k0 : 0;
-	*k1 = sp ? sp->k1 : sh->kp;
-}
+static const struct kern_span span_all_int = {0, 0, 1, 1, NULL, 0};
 
-static float *lanes_at(const struct kern_span *sp, int i, int j)
+/* The int tile's R for the scalar ops: any works; small keeps tests quick. */
+#define SCALAR_ROWS 4
+
+void kern_tile_int_scalar(int r, int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
+                          const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo)
 {
-	return sp->acc + (j * sp->ldacc + i) * 16;
+	const int G = sh->group;
+	const size_t wblk = kern_wblk(sh, r);
+	struct kern_span all = span_all_int;
+	if (!sp) {
+		all.k1 = sh->k;
+		sp = &all;
+	}
+	for (int i = 0; i < mr; i++)
+		for (int j = 0; j < nr; j++) {
+			const int8_t *xq = (const int8_t *)(x + (size_t)j * sh->stride);
+			const float *xd = kern_cfptr(x + (size_t)j * sh->stride + sh->x_d);
+			const float *xg = kern_cfptr(x + (size_t)j * sh->stride + sh->x_g);
+			float acc = sp->first ? 0.f : sp->acc[j * sp->ldacc + i];
+			for (int64_t b = sp->k0 / G; b < sp->k1 / G; b++) {
+				const uint8_t *wb = w + wblk * (size_t)(b - sp->k0 / G);
+				int isum = 0;
+				for (int e = 0; e < G; e++)
+					isum += wb[4 * ((size_t)(e / 4) * (size_t)r + (size_t)i) +
+					           e % 4] *
+					        xq[G * b + e];
+				const float dw = kern_cfptr(wb + (size_t)r * G)[i];
+				const float mw = kern_cfptr(wb + (size_t)r * G + 4 * (size_t)r)[i];
+				acc = fmaf((float)isum, dw * xd[b], acc);
+				acc = fmaf(mw, xg[b], acc);
+			}
+			if (sp->last)
+				out[j * ldo + i] = acc;
+			else
+				sp->acc[j * sp->ldacc + i] = acc;
+		}
 }
 
 static void tile_int_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                             const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo)
 {
-	int64_t k0, k1;
-	span_of(sh, sp, &k0, &k1);
-	for (int i = 0; i < mr; i++)
-		for (int j = 0; j < nr; j++) {
-			const uint8_t *wq = w + (size_t)i * sh->stride;
-			const int8_t *xq = (const int8_t *)(x + (size_t)j * sh->stride);
-			const float *ws = kern_cfptr(wq + sh->s_off);
-			const float *xs = kern_cfptr((const uint8_t *)xq + sh->s_off);
-			const float *wg = kern_cfptr(wq + sh->g_off);
-			const float *xg = kern_cfptr((const uint8_t *)xq + sh->g_off);
-			float acc[16] = {0}, cor[16] = {0};
-			if (k0 > 0)
-				memcpy(acc, lanes_at(sp, i, j), sizeof(acc));
-			for (int64_t c = k0 / 64; c < k1 / 64; c++)
-				for (int l = 0; l < 16; l++) {
-					const int64_t e = 64 * c + 4 * l;
-					int isum = 0;
-					for (int k = 0; k < 4; k++)
-						isum += wq[e + k] * xq[e + k];
-					const float sc = ws[16 * c + l] * xs[16 * c + l];
-					acc[l] = fmaf((float)isum, sc, acc[l]);
-				}
-			if (k1 < sh->kp) {
-				memcpy(lanes_at(sp, i, j), acc, sizeof(acc));
-				continue;
-			}
-			for (int64_t r = 0; r < sh->ngp / 16; r++)
-				for (int l = 0; l < 16; l++)
-					cor[l] = fmaf(wg[16 * r + l], xg[16 * r + l], cor[l]);
-			out[j * ldo + i] = hsum16(acc) + hsum16(cor);
-		}
+	kern_tile_int_scalar(SCALAR_ROWS, mr, nr, sh, w, x, sp, out, ldo);
 }
 
 static void tile_float_scalar(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                               const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo)
 {
-	int64_t k0, k1;
-	span_of(sh, sp, &k0, &k1);
+	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
+	const int first = sp ? sp->first : 1, last = sp ? sp->last : 1;
 	for (int i = 0; i < mr; i++)
 		for (int j = 0; j < nr; j++) {
 			const float *wf = kern_cfptr(w + (size_t)i * sh->stride);
 			const float *xf = kern_cfptr(x + (size_t)j * sh->stride);
 			float acc[16] = {0};
-			if (k0 > 0)
-				memcpy(acc, lanes_at(sp, i, j), sizeof(acc));
+			float *keep = sp ? sp->acc + (j * sp->ldacc + i) * 16 : NULL;
+			if (!first)
+				memcpy(acc, keep, sizeof(acc));
 			for (int64_t c = k0 / 16; c < k1 / 16; c++)
 				for (int l = 0; l < 16; l++)
 					acc[l] = fmaf(wf[16 * c + l], xf[16 * c + l], acc[l]);
-			if (k1 < sh->kp)
-				memcpy(lanes_at(sp, i, j), acc, sizeof(acc));
-			else
+			if (last)
 				out[j * ldo + i] = hsum16(acc);
+			else
+				memcpy(keep, acc, sizeof(acc));
 		}
 }
 
-#define SCALAR_TYPE_FNS(T)                                                                        \
+#define SCALAR_UNPACK_FN(T)                                                                       \
 	static void unpack_scalar_##T(const void *row, const struct kern_shape *sh, uint8_t *out) \
 	{                                                                                         \
 		kern_unpack_scalar(TENSOR_##T, row, sh, out);                                     \
-	}                                                                                         \
-	static void pack_scalar_##T(const float *x, const struct kern_shape *sh, uint8_t *out)    \
-	{                                                                                         \
-		kern_pack_scalar(TENSOR_##T, x, sh, out);                                         \
 	}
-SCALAR_TYPE_FNS(F32)
-SCALAR_TYPE_FNS(F16)
-SCALAR_TYPE_FNS(BF16)
-SCALAR_TYPE_FNS(Q4_0)
-SCALAR_TYPE_FNS(Q4_1)
-SCALAR_TYPE_FNS(Q5_0)
-SCALAR_TYPE_FNS(Q5_1)
-SCALAR_TYPE_FNS(Q8_0)
-SCALAR_TYPE_FNS(Q4_K)
-SCALAR_TYPE_FNS(Q5_K)
-SCALAR_TYPE_FNS(Q6_K)
+#define SCALAR_PACK_FN(T)                                                                      \
+	static void pack_scalar_##T(const float *x, const struct kern_shape *sh, uint8_t *out) \
+	{                                                                                      \
+		kern_pack_scalar(TENSOR_##T, x, sh, out);                                      \
+	}
+#define SCALAR_TILE_FNS(T)                                                                       \
+	static void unpack_tile_scalar_##T(const uint8_t *rows, size_t row_bytes, int n,         \
+	                                   const struct kern_shape *sh, int64_t b0, int64_t b1,  \
+	                                   uint8_t *out, const uint8_t *pf, size_t pf_len)       \
+	{                                                                                        \
+		(void)pf;                                                                        \
+		(void)pf_len;                                                                    \
+		kern_unpack_tile_scalar(TENSOR_##T, rows, row_bytes, n, SCALAR_ROWS, sh, b0, b1, \
+		                        out);                                                    \
+	}
+SCALAR_UNPACK_FN(F32)
+SCALAR_UNPACK_FN(F16)
+SCALAR_UNPACK_FN(BF16)
+KERN_FOR_TYPES(SCALAR_PACK_FN)
+KERN_FOR_INT_TYPES(SCALAR_TILE_FNS)
 
-#define SCALAR_ENTRY(T) [TENSOR_##T] = unpack_scalar_##T
-#define SCALAR_PACK(T) [TENSOR_##T] = pack_scalar_##T
+#define SCALAR_UNPACK(T) [TENSOR_##T] = unpack_scalar_##T,
+#define SCALAR_TILE(T) [TENSOR_##T] = unpack_tile_scalar_##T,
+#define SCALAR_PACK(T) [TENSOR_##T] = pack_scalar_##T,
 
 const struct kern_isa_ops kern_ops_scalar = {
         .name = "scalar",
-        .unpack = {SCALAR_ENTRY(F32), SCALAR_ENTRY(F16), SCALAR_ENTRY(BF16), SCALAR_ENTRY(Q4_0),
-                   SCALAR_ENTRY(Q4_1), SCALAR_ENTRY(Q5_0), SCALAR_ENTRY(Q5_1), SCALAR_ENTRY(Q8_0),
-                   SCALAR_ENTRY(Q4_K), SCALAR_ENTRY(Q5_K), SCALAR_ENTRY(Q6_K)},
-        .pack = {SCALAR_PACK(F32), SCALAR_PACK(F16), SCALAR_PACK(BF16), SCALAR_PACK(Q4_0),
-                 SCALAR_PACK(Q4_1), SCALAR_PACK(Q5_0), SCALAR_PACK(Q5_1), SCALAR_PACK(Q8_0),
-                 SCALAR_PACK(Q4_K), SCALAR_PACK(Q5_K), SCALAR_PACK(Q6_K)},
+        .rows = SCALAR_ROWS,
+        .unpack = {SCALAR_UNPACK(F32) SCALAR_UNPACK(F16) SCALAR_UNPACK(BF16)},
+        .unpack_tile = {KERN_FOR_INT_TYPES(SCALAR_TILE)},
+        .pack = {KERN_FOR_TYPES(SCALAR_PACK)},
         .tile_int = tile_int_scalar,
         .tile_float = tile_float_scalar,
-        .tile_m = {1, 1, 1},
-        .tile_n = {1, 1, 1},
+        .tile_m_float = 1,
+        .tile_n_float = 1,
 };
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -488,36 +493,41 @@ int kern_supported(uint32_t t)
 }
 
 /* ---- fast vec dot for the quantized types --------------------------------
- * Through the packed kernels, 1024 elements at a time (a multiple of every
- * block and group run), so any length works with fixed stack buffers. The
- * activation blocks are converted to the packed layout: q as is, lane scale
- * d, group value d * sum (Q8_1: its stored s).
+ * Through the packed kernels, SEG elements at a time (a multiple of every
+ * block) with fixed stack buffers; the accumulator is carried from segment
+ * to segment (kern_span), so the result is bit for bit what kern_matmul
+ * gives for the same row and activation. The activation blocks are converted
+ * to the packed layout: levels as they are, d, and d * sum (Q8_1: its s).
  */
-#define SEG 1024
+#define SEG 512
+#define SEG_TILE_MAX (SEG / 16 * (16 * 16 + 8 * 16)) /* R <= 16, G >= 16 */
 
 static void act_blocks_to_packed(uint32_t vt, const void *y, const struct kern_shape *sh,
                                  uint8_t *out)
 {
 	int8_t *q = (int8_t *)out;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	float *xd = kern_fptr(out + sh->x_d), *xg = kern_fptr(out + sh->x_g);
+	int32_t *xs = (int32_t *)(void *)(out + sh->x_s);
+	const int G = sh->group;
 
-	memset(out, 0, sh->stride);
 	if (vt == TENSOR_Q8_K) {
 		const struct blk_q8_k *b = y;
 		for (int64_t i = 0; i < sh->k / QK_K; i++) {
 			memcpy(q + QK_K * i, b[i].qs, QK_K);
-			set_lanes(s, QK_K * i, QK_K, b[i].d);
-			const int per = sh->group / 16;
-			for (int j = 0; j < QK_K / sh->group; j++) {
+			const int per = G / 16;
+			for (int j = 0; j < QK_K / G; j++) {
 				int sum = 0;
 				for (int u = 0; u < per; u++)
 					sum += b[i].bsums[per * j + u];
-				g[QK_K / sh->group * i + j] = b[i].d * (float)sum;
+				const int64_t blk = QK_K / G * i + j;
+				xd[blk] = b[i].d;
+				xg[blk] = b[i].d * (float)sum;
+				xs[blk] = sum;
 			}
 		}
 		return;
 	}
-	for (int64_t i = 0; i < sh->k / QK; i++) {
+	for (int64_t i = 0; i < sh->nb; i++) {
 		const int8_t *qs = vt == TENSOR_Q8_1 ? ((const struct blk_q8_1 *)y)[i].qs
 		                                     : ((const struct blk_q8_0 *)y)[i].qs;
 		const float d = fp16_to_f32(vt == TENSOR_Q8_1 ? ((const struct blk_q8_1 *)y)[i].d
@@ -526,9 +536,10 @@ static void act_blocks_to_packed(uint32_t vt, const void *y, const struct kern_s
 		memcpy(q + QK * i, qs, QK);
 		for (int j = 0; j < QK; j++)
 			sum += qs[j];
-		set_lanes(s, QK * i, QK, d);
-		g[i] = vt == TENSOR_Q8_1 ? fp16_to_f32(((const struct blk_q8_1 *)y)[i].s)
-		                         : d * (float)sum;
+		xd[i] = d;
+		xg[i] = vt == TENSOR_Q8_1 ? fp16_to_f32(((const struct blk_q8_1 *)y)[i].s)
+		                          : d * (float)sum;
+		xs[i] = sum;
 	}
 }
 
@@ -538,24 +549,24 @@ static void vec_dot_packed(uint32_t t, int64_t n, float *s, const void *vx, cons
 	const struct tensor_type_info *wi = tensor_type_info(t);
 	const uint32_t vt = kern_vec_dot_type(t);
 	const struct tensor_type_info *ai = tensor_type_info(vt);
-	_Alignas(64) uint8_t wbuf[2 * SEG + 4 * 64], xbuf[2 * SEG + 4 * 64];
+	_Alignas(64) uint8_t wbuf[SEG_TILE_MAX], xbuf[SEG + 3 * 4 * (SEG / 16) + 64];
 	struct kern_shape sh;
-	float sum = 0;
+	float acc = 0;
 
 	for (int64_t off = 0; off < n; off += SEG) {
 		const int64_t len = n - off < SEG ? n - off : SEG;
-		float part;
-		if (kern_shape_init(&sh, t, len)) {
+		struct kern_span sp = {0, len, off == 0, off + len == n, &acc, 1};
+		size_t row;
+		if (kern_shape_init(&sh, t, len) || tensor_row_size(t, len, &row)) {
 			*s = NAN;
 			return;
 		}
-		o->unpack[t]((const uint8_t *)vx + off / wi->block_size * wi->type_size, &sh, wbuf);
+		o->unpack_tile[t]((const uint8_t *)vx + off / wi->block_size * wi->type_size, row,
+		                  1, &sh, 0, sh.nb, wbuf, NULL, 0);
 		act_blocks_to_packed(vt, (const uint8_t *)vy + off / ai->block_size * ai->type_size,
 		                     &sh, xbuf);
-		o->tile_int(1, 1, &sh, wbuf, xbuf, NULL, &part, 1);
-		sum += part;
+		o->tile_int(1, 1, &sh, wbuf, xbuf, &sp, s, 1);
 	}
-	*s = sum;
 }
 
 #define FAST_DOT(T)                                                                     \

@@ -1,54 +1,30 @@
 /*
  * kern_avx2.c: the AVX2 + FMA + F16C kernels, compiled per function with a
  * target attribute so the build stays generic x86-64; kern.c only calls them
- * when the CPU has the features. The unpackers here are also used by the
- * AVX-512 ops (they are bound by memory, not by vector width).
+ * when the CPU has the features. The packers and the float unpackers here are
+ * also used by the AVX-512 ops (they are bound by memory, not vector width).
  *
  * Each computes exactly what its scalar twin in kern.c computes (see
- * kern_impl.h for the packed layout and the order of operations).
+ * kern_impl.h for the layouts and the order of operations). The int tile
+ * holds 8 weight rows, one per 32-bit lane.
  */
 #include "infer/kern_impl.h"
 
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "infer/kern_x86.h"
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
+#define AVX2 KX_AVX2
+#define INLINE KX_INLINE
+#define R2 8 /* rows in an int tile */
 
 AVX2 INLINE float h2f(uint16_t h)
 {
 	return _cvtsh_ss(h);
 }
 
-AVX2 INLINE void fill8(float *p, float v)
-{
-	_mm256_storeu_ps(p, _mm256_set1_ps(v));
-}
-
-#define zero_tail kern_zero_tail
-
-/* 16 bytes of nibbles -> 32 levels: low nibbles then high nibbles. */
-AVX2 INLINE __m256i nibbles32(const uint8_t *qs)
-{
-	const __m128i v = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(15);
-	const __m128i lo = _mm_and_si128(v, m4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
-	return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-}
-
-/* Bit e of the 32-bit little-endian qh, as 0x10 or 0 in byte e. */
-AVX2 INLINE __m256i highbits32(const uint8_t *qh)
-{
-	uint32_t h;
-	memcpy(&h, qh, 4);
-	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-	                                       0x0101010101010101, 0x0000000000000000);
-	const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-	__m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), shuf);
-	v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bits), bits);
-	return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
-}
+/* ---- float path unpackers ------------------------------------------------ */
 
 AVX2 void kern_unpack_avx2_F32(const void *row, const struct kern_shape *sh, uint8_t *out)
 {
@@ -82,163 +58,254 @@ AVX2 void kern_unpack_avx2_BF16(const void *row, const struct kern_shape *sh, ui
 	memset(out + 4 * sh->k, 0, sh->stride - 4 * (size_t)sh->k);
 }
 
-AVX2 void kern_unpack_avx2_Q4_0(const void *row, const struct kern_shape *sh, uint8_t *out)
+/* ---- int path: 8-row tiles ----------------------------------------------- */
+
+/* dw (and mw) of block b for rows 0..7, one scalar per row. */
+AVX2 INLINE void scales8(uint32_t t, const uint8_t *rows, size_t rb, int64_t b, float *dw,
+                         float *mw)
 {
-	const struct blk_q4_0 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	for (int64_t b = 0; b < sh->k / QK; b++) {
-		const float d = h2f(x[b].d);
-		_mm256_storeu_si256((__m256i *)(out + 32 * b), nibbles32(x[b].qs));
-		fill8(s + 8 * b, d);
-		g[b] = -8.f * d;
+	for (int r = 0; r < R2; r++) {
+		const uint8_t *row = rows + rb * (size_t)r;
+		switch (t) {
+		case TENSOR_Q4_0: {
+			const float d = h2f(((const struct blk_q4_0 *)row)[b].d);
+			dw[r] = d;
+			mw[r] = -8.f * d;
+			break;
+		}
+		case TENSOR_Q4_1:
+			dw[r] = h2f(((const struct blk_q4_1 *)row)[b].d);
+			mw[r] = h2f(((const struct blk_q4_1 *)row)[b].m);
+			break;
+		case TENSOR_Q5_0: {
+			const float d = h2f(((const struct blk_q5_0 *)row)[b].d);
+			dw[r] = d;
+			mw[r] = -16.f * d;
+			break;
+		}
+		case TENSOR_Q5_1:
+			dw[r] = h2f(((const struct blk_q5_1 *)row)[b].d);
+			mw[r] = h2f(((const struct blk_q5_1 *)row)[b].m);
+			break;
+		case TENSOR_Q8_0: {
+			const float d = h2f(((const struct blk_q8_0 *)row)[b].d);
+			dw[r] = d;
+			mw[r] = -128.f * d;
+			break;
+		}
+		default: break;
+		}
 	}
-	zero_tail(sh, out);
 }
 
-AVX2 void kern_unpack_avx2_Q4_1(const void *row, const struct kern_shape *sh, uint8_t *out)
+/* Unpacks rows [0, n) into an 8-row tile (rows n..7 zero). Rows past n are
+ * read from a zero row instead. */
+AVX2 INLINE void unpack_tile8(uint32_t t, const uint8_t *rows, size_t rb, int n,
+                              const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
+                              const uint8_t *pf, size_t pf_len)
 {
-	const struct blk_q4_1 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	for (int64_t b = 0; b < sh->k / QK; b++) {
-		_mm256_storeu_si256((__m256i *)(out + 32 * b), nibbles32(x[b].qs));
-		fill8(s + 8 * b, h2f(x[b].d));
-		g[b] = h2f(x[b].m);
-	}
-	zero_tail(sh, out);
-}
+	const size_t wblk = kern_wblk(sh, R2);
+	const int G = sh->group;
+	const int64_t u0 = b0 * G / 32, u1 = b1 * G / 32; /* 32-element units */
+	_Alignas(32) float dws[8][8], mws[8][8];
 
-AVX2 void kern_unpack_avx2_Q5_0(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	const struct blk_q5_0 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	for (int64_t b = 0; b < sh->k / QK; b++) {
-		const float d = h2f(x[b].d);
-		__m256i v = _mm256_or_si256(nibbles32(x[b].qs), highbits32(x[b].qh));
-		_mm256_storeu_si256((__m256i *)(out + 32 * b), v);
-		fill8(s + 8 * b, d);
-		g[b] = -16.f * d;
+	if (n < R2) {
+		/* a short tile: pad with zero rows, through the scalar twin */
+		kern_unpack_tile_scalar(t, rows, rb, n, R2, sh, b0, b1, out);
+		return;
 	}
-	zero_tail(sh, out);
-}
-
-AVX2 void kern_unpack_avx2_Q5_1(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	const struct blk_q5_1 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	for (int64_t b = 0; b < sh->k / QK; b++) {
-		__m256i v = _mm256_or_si256(nibbles32(x[b].qs), highbits32(x[b].qh));
-		_mm256_storeu_si256((__m256i *)(out + 32 * b), v);
-		fill8(s + 8 * b, h2f(x[b].d));
-		g[b] = h2f(x[b].m);
-	}
-	zero_tail(sh, out);
-}
-
-AVX2 void kern_unpack_avx2_Q8_0(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	const struct blk_q8_0 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const __m256i flip = _mm256_set1_epi8((char)0x80);
-	for (int64_t b = 0; b < sh->k / QK; b++) {
-		const float d = h2f(x[b].d);
-		__m256i v = _mm256_loadu_si256((const __m256i *)x[b].qs);
-		_mm256_storeu_si256((__m256i *)(out + 32 * b), _mm256_xor_si256(v, flip));
-		fill8(s + 8 * b, d);
-		g[b] = -128.f * d;
-	}
-	zero_tail(sh, out);
-}
-
-AVX2 INLINE void unpack_k45(const void *row, const struct kern_shape *sh, uint8_t *out, int five)
-{
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	for (int64_t b = 0; b < sh->k / QK_K; b++) {
-		const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + b;
-		const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + b;
-		const uint8_t *scales = five ? x5->scales : x4->scales;
-		const uint8_t *qs = five ? x5->qs : x4->qs;
-		const float d = h2f(five ? x5->d : x4->d), dmin = h2f(five ? x5->dmin : x4->dmin);
-		const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)x5->qh) : m4;
-		uint8_t *q = out + QK_K * b;
-		for (int c = 0; c < 4; c++) {
-			const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-			__m256i lo = _mm256_and_si256(v, m4);
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-			if (five) {
-				__m256i h0 = _mm256_and_si256(
-				        _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-				__m256i h1 = _mm256_and_si256(
-				        _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-				lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
-				hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+	for (int64_t u = u0; u < u1; u++) {
+		__m256i lv[8], tr[8];
+		kx_pf_step(pf, pf_len, u - u0, u1 - u0);
+#pragma GCC unroll 8
+		for (int r = 0; r < R2; r++)
+			lv[r] = kx_levels(t, rows + rb * (size_t)r, u);
+		kx_t8x8(lv, tr);
+		if (G == 32) {
+			uint8_t *ob = out + wblk * (size_t)(u - b0);
+			for (int g = 0; g < 8; g++)
+				_mm256_storeu_si256((__m256i *)(ob + 32 * g), tr[g]);
+		} else { /* two 16-blocks: groups 0-3 and 4-7 */
+			uint8_t *ob = out + wblk * (size_t)(2 * u - b0);
+			for (int g = 0; g < 4; g++) {
+				_mm256_storeu_si256((__m256i *)(ob + 32 * g), tr[g]);
+				_mm256_storeu_si256((__m256i *)(ob + wblk + 32 * g), tr[g + 4]);
 			}
-			_mm256_storeu_si256((__m256i *)(q + 64 * c), lo);
-			_mm256_storeu_si256((__m256i *)(q + 64 * c + 32), hi);
-		}
-		for (int j = 0; j < 8; j++) {
-			uint8_t sc, m;
-			kern_scale_min_k4(j, scales, &sc, &m);
-			fill8(s + 64 * b + 8 * j, d * (float)sc);
-			g[8 * b + j] = -(dmin * (float)m);
 		}
 	}
-	zero_tail(sh, out);
-}
-
-AVX2 void kern_unpack_avx2_Q4_K(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	unpack_k45(row, sh, out, 0);
-}
-
-AVX2 void kern_unpack_avx2_Q5_K(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	unpack_k45(row, sh, out, 1);
-}
-
-AVX2 void kern_unpack_avx2_Q6_K(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-	for (int64_t b = 0; b < sh->k / QK_K; b++) {
-		const struct blk_q6_k *x = (const struct blk_q6_k *)row + b;
-		const float d = h2f(x->d);
-		uint8_t *q = out + QK_K * b;
-		for (int h = 0; h < 2; h++) {
-			const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-			const __m256i l1 =
-			        _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-			const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-			const __m256i h0 = _mm256_and_si256(qh, m3);
-			const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2), m3);
-			const __m256i h2 = _mm256_and_si256(_mm256_srli_epi16(qh, 4), m3);
-			const __m256i h3 = _mm256_and_si256(_mm256_srli_epi16(qh, 6), m3);
-			uint8_t *qo = q + 128 * h;
-			_mm256_storeu_si256((__m256i *)qo,
-			                    _mm256_or_si256(_mm256_and_si256(l0, m4),
-			                                    _mm256_slli_epi16(h0, 4)));
-			_mm256_storeu_si256((__m256i *)(qo + 32),
-			                    _mm256_or_si256(_mm256_and_si256(l1, m4),
-			                                    _mm256_slli_epi16(h1, 4)));
-			_mm256_storeu_si256(
-			        (__m256i *)(qo + 64),
-			        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-			                        _mm256_slli_epi16(h2, 4)));
-			_mm256_storeu_si256(
-			        (__m256i *)(qo + 96),
-			        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-			                        _mm256_slli_epi16(h3, 4)));
+	/* scales */
+	if (t == TENSOR_Q4_K || t == TENSOR_Q5_K) {
+		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
+			__m256i dv[8], mv[8], dt[8], mt[8];
+			for (int r = 0; r < R2; r++) {
+				const uint8_t *row = rows + rb * (size_t)r;
+				const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + sb;
+				const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + sb;
+				const int five = t == TENSOR_Q5_K;
+				__m256 d, m;
+				kx_scales_k4(five ? x5->scales : x4->scales,
+				             h2f(five ? x5->d : x4->d),
+				             h2f(five ? x5->dmin : x4->dmin), &d, &m);
+				dv[r] = _mm256_castps_si256(d);
+				mv[r] = _mm256_castps_si256(m);
+			}
+			kx_t8x8(dv, dt);
+			kx_t8x8(mv, mt);
+			for (int j = 0; j < 8; j++) {
+				uint8_t *ob =
+				        out + wblk * (size_t)(8 * sb + j - b0) + (size_t)R2 * 32;
+				_mm256_storeu_si256((__m256i *)ob, dt[j]);
+				_mm256_storeu_si256((__m256i *)(ob + 32), mt[j]);
+			}
 		}
-		for (int j = 0; j < 16; j++) {
-			const float ds = d * (float)x->scales[j];
-			_mm_storeu_ps(s + 64 * b + 4 * j, _mm_set1_ps(ds));
-			g[16 * b + j] = -32.f * ds;
+	} else if (t == TENSOR_Q6_K) {
+		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
+			for (int half = 0; half < 2; half++) {
+				__m256i dv[8], mv[8], dt[8], mt[8];
+				for (int r = 0; r < R2; r++) {
+					const struct blk_q6_k *x =
+					        (const struct blk_q6_k *)(rows + rb * (size_t)r) +
+					        sb;
+					const __m256 ds = _mm256_mul_ps(
+					        _mm256_set1_ps(h2f(x->d)),
+					        _mm256_cvtepi32_ps(
+					                _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+					                        (const __m128i *)(x->scales +
+					                                          8 * half)))));
+					dv[r] = _mm256_castps_si256(ds);
+					mv[r] = _mm256_castps_si256(
+					        _mm256_mul_ps(ds, _mm256_set1_ps(-32.f)));
+				}
+				kx_t8x8(dv, dt);
+				kx_t8x8(mv, mt);
+				for (int j = 0; j < 8; j++) {
+					uint8_t *ob = out +
+					              wblk * (size_t)(16 * sb + 8 * half + j - b0) +
+					              (size_t)R2 * 16;
+					_mm256_storeu_si256((__m256i *)ob, dt[j]);
+					_mm256_storeu_si256((__m256i *)(ob + 32), mt[j]);
+				}
+			}
+		}
+	} else {
+		for (int64_t b = b0; b < b1; b++) {
+			uint8_t *ob = out + wblk * (size_t)(b - b0) + (size_t)R2 * 32;
+			scales8(t, rows, rb, b, dws[0], mws[0]);
+			_mm256_storeu_ps(kern_fptr(ob), _mm256_load_ps(dws[0]));
+			_mm256_storeu_ps(kern_fptr(ob + 32), _mm256_load_ps(mws[0]));
 		}
 	}
-	zero_tail(sh, out);
 }
 
-/* ---- tiles -------------------------------------------------------------- */
+#define UNPACK_TILE_FN(T)                                                                     \
+	AVX2 static void unpack_tile_##T(const uint8_t *rows, size_t rb, int n,               \
+	                                 const struct kern_shape *sh, int64_t b0, int64_t b1, \
+	                                 uint8_t *out, const uint8_t *pf, size_t pf_len)      \
+	{                                                                                     \
+		unpack_tile8(TENSOR_##T, rows, rb, n, sh, b0, b1, out, pf, pf_len);           \
+	}
+KERN_FOR_INT_TYPES(UNPACK_TILE_FN)
+
+/* ---- int path: the dot tile (8 rows x NC activation rows) ---------------- */
+
+#define NC2 4 /* activation rows per pass */
+
+/* Integer lane sums of a block: rows in lanes, 4 products a group. Levels
+ * up to 63 (maddubs cannot saturate); Q8_0's levels up to 255 use the sign
+ * trick on w = level - 128 and add back 128 * sum(x) (exact). */
+AVX2 INLINE void tile_int_nc(const int NC, const int G, const int wide, int mr,
+                             const struct kern_shape *sh, const uint8_t *w, const uint8_t *x,
+                             const struct kern_span *sp, float *out, int64_t ldo)
+{
+	const size_t wblk = kern_wblk(sh, R2), st = sh->stride;
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256 acc[NC2];
+	const __m256i rowmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(mr),
+	                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+#pragma GCC unroll 8
+	for (int c = 0; c < NC; c++)
+		acc[c] = sp->first ? _mm256_setzero_ps()
+		                   : _mm256_maskload_ps(sp->acc + c * sp->ldacc, rowmask);
+	for (int64_t b = sp->k0 / G; b < sp->k1 / G; b++) {
+		const uint8_t *wb = w + wblk * (size_t)(b - sp->k0 / G);
+		__m256i is[NC2];
+#pragma GCC unroll 8
+		for (int c = 0; c < NC; c++) {
+			const int32_t *xs = (const int32_t *)(const void *)(x + c * st + sh->x_s);
+			is[c] = wide ? _mm256_slli_epi32(_mm256_set1_epi32(xs[b]), 7)
+			             : _mm256_setzero_si256();
+		}
+#pragma GCC unroll 8
+		for (int g = 0; g < G / 4; g++) {
+			const __m256i wg = _mm256_loadu_si256((const __m256i *)(wb + 32 * g));
+			__m256i wa = wg, ws = wg;
+			if (wide) {
+				ws = _mm256_xor_si256(wg, _mm256_set1_epi8((char)0x80));
+				wa = _mm256_abs_epi8(ws);
+			}
+#pragma GCC unroll 8
+			for (int c = 0; c < NC; c++) {
+				int32_t xv;
+				memcpy(&xv, x + c * st + G * b + 4 * g, 4);
+				__m256i xb = _mm256_set1_epi32(xv);
+				if (wide)
+					xb = _mm256_sign_epi8(xb, ws);
+				is[c] = _mm256_add_epi32(
+				        is[c],
+				        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, xb), ones));
+			}
+		}
+		const __m256 dw = _mm256_loadu_ps(kern_cfptr(wb + R2 * G));
+		const __m256 mw = _mm256_loadu_ps(kern_cfptr(wb + R2 * G + 4 * R2));
+#pragma GCC unroll 8
+		for (int c = 0; c < NC; c++) {
+			const float xd = kern_cfptr(x + c * st + sh->x_d)[b];
+			const float xg = kern_cfptr(x + c * st + sh->x_g)[b];
+			const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(xd));
+			acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[c]), sc, acc[c]);
+			acc[c] = _mm256_fmadd_ps(mw, _mm256_set1_ps(xg), acc[c]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int c = 0; c < NC; c++) {
+		if (sp->last)
+			_mm256_maskstore_ps(out + c * ldo, rowmask, acc[c]);
+		else
+			_mm256_maskstore_ps(sp->acc + c * sp->ldacc, rowmask, acc[c]);
+	}
+}
+
+#define NC_CASES(G, WIDE)                                                               \
+	switch (n) {                                                                    \
+	case 1: tile_int_nc(1, G, WIDE, mr, sh, w, xj, &s, out + j * ldo, ldo); break;  \
+	case 2: tile_int_nc(2, G, WIDE, mr, sh, w, xj, &s, out + j * ldo, ldo); break;  \
+	case 3: tile_int_nc(3, G, WIDE, mr, sh, w, xj, &s, out + j * ldo, ldo); break;  \
+	default: tile_int_nc(4, G, WIDE, mr, sh, w, xj, &s, out + j * ldo, ldo); break; \
+	}
+
+AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
+                               const uint8_t *x, const struct kern_span *sp, float *out,
+                               int64_t ldo)
+{
+	for (int j = 0; j < nr; j += NC2) {
+		const int n = nr - j < NC2 ? nr - j : NC2;
+		const uint8_t *xj = x + (size_t)j * sh->stride;
+		struct kern_span s = {0, sh->k, 1, 1, NULL, 0};
+		if (sp) {
+			s = *sp;
+			s.acc = sp->acc + j * sp->ldacc;
+		}
+		if (sh->group == 16)
+			NC_CASES(16, 0)
+		else if (sh->wide)
+			NC_CASES(32, 1)
+		else
+			NC_CASES(32, 0)
+	}
+}
+
+/* ---- float path tile ------------------------------------------------------ */
 
 /* ((v[0..7] + v[8..15]) -> 4 -> 2 -> 1), as kern.c's hsum16. */
 AVX2 INLINE float hsum16_2x8(__m256 lo, __m256 hi)
@@ -249,151 +316,10 @@ AVX2 INLINE float hsum16_2x8(__m256 lo, __m256 hi)
 	return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
-/* Lane sums of 32 u8 levels (<= 63) times 32 s8: 8 int32, each 4 products. */
-AVX2 INLINE __m256i lanesum(__m256i u, __m256i s)
-{
-	return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
-/* Levels up to 255 (Q8_0 + 128) would saturate maddubs: sum (u - 128) * s with
- * the sign trick, then add back 128 * sum(s), exactly. */
-AVX2 INLINE __m256i lanesum_wide(__m256i u, __m256i s, __m256i s128)
-{
-	const __m256i w = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
-	const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(s, w));
-	return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), s128);
-}
-
-#define TM2 2
-#define TN2 2
-
-/* Lanes of element (i, j) kept between spans (kern_impl.h). */
+/* The 16 lanes of element (i, j) kept between spans (kern_impl.h). */
 static inline float *span_lanes(const struct kern_span *sp, int i, int j)
 {
 	return sp->acc + (j * sp->ldacc + i) * 16;
-}
-
-AVX2 INLINE void tile_int_mn(const int MR, const int NR, int wide, const struct kern_shape *sh,
-                             const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
-                             float *out, int64_t ldo)
-{
-	__m256 acc[TM2][TN2][2];
-	float res[TM2][TN2];
-	const size_t st = sh->stride, so = sh->s_off;
-	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
-
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++) {
-			if (k0 > 0) {
-				acc[i][j][0] = _mm256_loadu_ps(span_lanes(sp, i, j));
-				acc[i][j][1] = _mm256_loadu_ps(span_lanes(sp, i, j) + 8);
-			} else {
-				acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
-			}
-		}
-	for (int64_t c = k0; c < k1; c += 64) {
-#pragma GCC unroll 8
-		for (int h = 0; h < 2; h++) {
-			const int64_t e = c + 32 * h;
-			__m256i wq[TM2];
-			__m256 ws[TM2];
-#pragma GCC unroll 8
-			for (int i = 0; i < MR; i++) {
-				wq[i] = _mm256_loadu_si256((const __m256i *)(w + i * st + e));
-				ws[i] = _mm256_loadu_ps(kern_cfptr(w + i * st + so) + e / 4);
-			}
-#pragma GCC unroll 8
-			for (int j = 0; j < NR; j++) {
-				const __m256i xq =
-				        _mm256_loadu_si256((const __m256i *)(x + j * st + e));
-				const __m256 xs =
-				        _mm256_loadu_ps(kern_cfptr(x + j * st + so) + e / 4);
-				__m256i s128 = _mm256_setzero_si256();
-				if (wide)
-					s128 = _mm256_slli_epi32(lanesum(_mm256_set1_epi8(1), xq),
-					                         7);
-#pragma GCC unroll 8
-				for (int i = 0; i < MR; i++) {
-					const __m256i is = wide ? lanesum_wide(wq[i], xq, s128)
-					                        : lanesum(wq[i], xq);
-					const __m256 sc = _mm256_mul_ps(ws[i], xs);
-					acc[i][j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), sc,
-					                               acc[i][j][h]);
-				}
-			}
-		}
-	}
-	if (k1 < sh->kp) {
-#pragma GCC unroll 8
-		for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-			for (int j = 0; j < NR; j++) {
-				_mm256_storeu_ps(span_lanes(sp, i, j), acc[i][j][0]);
-				_mm256_storeu_ps(span_lanes(sp, i, j) + 8, acc[i][j][1]);
-			}
-		return;
-	}
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			res[i][j] = hsum16_2x8(acc[i][j][0], acc[i][j][1]);
-/* the group offsets: cor = sum w.g * x.g, 16 lanes, same order */
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++) {
-			const float *wg = kern_cfptr(w + i * st + sh->g_off);
-			const float *xg = kern_cfptr(x + j * st + sh->g_off);
-			__m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
-			for (int64_t r = 0; r < sh->ngp; r += 16) {
-				c0 = _mm256_fmadd_ps(_mm256_loadu_ps(wg + r),
-				                     _mm256_loadu_ps(xg + r), c0);
-				c1 = _mm256_fmadd_ps(_mm256_loadu_ps(wg + r + 8),
-				                     _mm256_loadu_ps(xg + r + 8), c1);
-			}
-			out[j * ldo + i] = res[i][j] + hsum16_2x8(c0, c1);
-		}
-}
-
-AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                               const uint8_t *x, const struct kern_span *sp, float *out,
-                               int64_t ldo)
-{
-	for (int i = 0; i < mr; i += TM2)
-		for (int j = 0; j < nr; j += TN2) {
-			const int m = mr - i < TM2 ? mr - i : TM2, n = nr - j < TN2 ? nr - j : TN2;
-			const uint8_t *wi = w + (size_t)i * sh->stride,
-			              *xj = x + (size_t)j * sh->stride;
-			float *o = out + j * ldo + i;
-			struct kern_span span, *sub = NULL;
-			if (sp) {
-				span = *sp;
-				span.acc = span_lanes(sp, i, j);
-				sub = &span;
-			}
-			if (sh->wide) {
-				if (m == 2 && n == 2)
-					tile_int_mn(2, 2, 1, sh, wi, xj, sub, o, ldo);
-				else if (m == 2)
-					tile_int_mn(2, 1, 1, sh, wi, xj, sub, o, ldo);
-				else if (n == 2)
-					tile_int_mn(1, 2, 1, sh, wi, xj, sub, o, ldo);
-				else
-					tile_int_mn(1, 1, 1, sh, wi, xj, sub, o, ldo);
-			} else {
-				if (m == 2 && n == 2)
-					tile_int_mn(2, 2, 0, sh, wi, xj, sub, o, ldo);
-				else if (m == 2)
-					tile_int_mn(2, 1, 0, sh, wi, xj, sub, o, ldo);
-				else if (n == 2)
-					tile_int_mn(1, 2, 0, sh, wi, xj, sub, o, ldo);
-				else
-					tile_int_mn(1, 1, 0, sh, wi, xj, sub, o, ldo);
-			}
-		}
 }
 
 #define TMF 2
@@ -406,12 +332,13 @@ AVX2 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_sha
 	__m256 acc[TMF][TNF][2];
 	const size_t st = sh->stride;
 	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
+	const int first = sp ? sp->first : 1, last = sp ? sp->last : 1;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
-			if (k0 > 0) {
+			if (!first) {
 				acc[i][j][0] = _mm256_loadu_ps(span_lanes(sp, i, j));
 				acc[i][j][1] = _mm256_loadu_ps(span_lanes(sp, i, j) + 8);
 			} else {
@@ -440,7 +367,7 @@ AVX2 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_sha
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
-			if (k1 < sh->kp) {
+			if (!last) {
 				_mm256_storeu_ps(span_lanes(sp, i, j), acc[i][j][0]);
 				_mm256_storeu_ps(span_lanes(sp, i, j) + 8, acc[i][j][1]);
 			} else {
@@ -578,9 +505,10 @@ static const uint32_t abs_mask = 0x7fffffff;
 /* Q8_0 / Q8_1 activations: per 32 values q = round(x * 127 / amax). */
 AVX2 INLINE void pack_q8_32(const float *x, const struct kern_shape *sh, uint8_t *out, int q81)
 {
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	float *xd = kern_fptr(out + sh->x_d), *xg = kern_fptr(out + sh->x_g);
+	int32_t *xs = (int32_t *)(void *)(out + sh->x_s);
 	const __m256 am = _mm256_castsi256_ps(_mm256_set1_epi32((int)abs_mask));
-	for (int64_t b = 0; b < sh->k / QK; b++) {
+	for (int64_t b = 0; b < sh->nb; b++) {
 		const float *xb = x + QK * b;
 		__m256 v[4], mx = _mm256_setzero_ps();
 		for (int i = 0; i < 4; i++) {
@@ -597,18 +525,21 @@ AVX2 INLINE void pack_q8_32(const float *x, const struct kern_shape *sh, uint8_t
 		_mm256_storeu_si256((__m256i *)(out + QK * b), pack_i8x32(q[0], q[1], q[2], q[3]));
 		const float d = amax / 127.f, dh = _cvtsh_ss(_cvtss_sh(d, 0));
 		const int isum = hsum8i(sum);
-		fill8(s + 8 * b, dh);
-		g[b] = q81 ? _cvtsh_ss(_cvtss_sh(d * (float)isum, 0)) : dh * (float)isum;
+		xd[b] = dh;
+		xg[b] = q81 ? _cvtsh_ss(_cvtss_sh(d * (float)isum, 0)) : dh * (float)isum;
+		xs[b] = isum;
 	}
-	zero_tail(sh, out);
+	memset(out + sh->k, 0, sh->x_d - (size_t)sh->k);
+	memset(out + sh->x_s + 4 * (size_t)sh->nb, 0, sh->stride - sh->x_s - 4 * (size_t)sh->nb);
 }
 
 /* Q8_K activations: per 256 values, the largest magnitude maps to -127. */
 AVX2 INLINE void pack_q8k(const float *x, const struct kern_shape *sh, uint8_t *out)
 {
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
+	float *xd = kern_fptr(out + sh->x_d), *xg = kern_fptr(out + sh->x_g);
+	int32_t *xs = (int32_t *)(void *)(out + sh->x_s);
 	const __m256 am = _mm256_castsi256_ps(_mm256_set1_epi32((int)abs_mask));
-	const int per = 16 / (sh->group / 16) == 16 ? 1 : 2; /* 16-value sums per group */
+	const int G = sh->group;
 	for (int64_t b = 0; b < sh->k / QK_K; b++) {
 		const float *xb = x + QK_K * b;
 		__m256 mx = _mm256_setzero_ps();
@@ -651,13 +582,16 @@ AVX2 INLINE void pack_q8k(const float *x, const struct kern_shape *sh, uint8_t *
 			}
 			d = 1 / iscale;
 		}
-		for (int i = 0; i < 8; i++) /* 64 lanes of 4 */
-			fill8(s + 64 * b + 8 * i, d);
-		for (int j = 0; j < 16 / per; j++)
-			g[16 / per * b + j] =
-			        d * (float)(per == 1 ? sums[j] : sums[2 * j] + sums[2 * j + 1]);
+		for (int j = 0; j < QK_K / G; j++) {
+			const int sum = G == 16 ? sums[j] : sums[2 * j] + sums[2 * j + 1];
+			const int64_t blk = QK_K / G * b + j;
+			xd[blk] = d;
+			xg[blk] = d * (float)sum;
+			xs[blk] = sum;
+		}
 	}
-	zero_tail(sh, out);
+	memset(out + sh->k, 0, sh->x_d - (size_t)sh->k);
+	memset(out + sh->x_s + 4 * (size_t)sh->nb, 0, sh->stride - sh->x_s - 4 * (size_t)sh->nb);
 }
 
 AVX2 void kern_pack_avx2_F32(const float *x, const struct kern_shape *sh, uint8_t *out)
@@ -720,20 +654,26 @@ PACK_Q8K(Q4_K)
 PACK_Q8K(Q5_K)
 PACK_Q8K(Q6_K)
 
-#define UNPACK_ENTRY(T) [TENSOR_##T] = kern_unpack_avx2_##T,
+/* ---- ops ----------------------------------------------------------------- */
+
+#define TILE_ENTRY(T) [TENSOR_##T] = unpack_tile_##T,
 #define PACK_ENTRY(T) [TENSOR_##T] = kern_pack_avx2_##T,
 
 const struct kern_isa_ops kern_ops_avx2 = {
         .name = "avx2",
-        .unpack = {KERN_FOR_TYPES(UNPACK_ENTRY)},
+        .rows = R2,
+        .unpack = {[TENSOR_F32] = kern_unpack_avx2_F32,
+                   [TENSOR_F16] = kern_unpack_avx2_F16,
+                   [TENSOR_BF16] = kern_unpack_avx2_BF16},
+        .unpack_tile = {KERN_FOR_INT_TYPES(TILE_ENTRY)},
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx2,
         .tile_float = tile_float_avx2,
         .dot_f32 = dot_f32_avx2,
         .dot_f16 = dot_f16_avx2,
         .dot_bf16 = dot_bf16_avx2,
-        .tile_m = {[KERN_PATH_INT] = TM2, [KERN_PATH_FLOAT] = TMF},
-        .tile_n = {[KERN_PATH_INT] = TN2, [KERN_PATH_FLOAT] = TNF},
+        .tile_m_float = TMF,
+        .tile_n_float = TNF,
 };
 
 #else /* not x86-64: no AVX2 ops; kern.c never selects them */

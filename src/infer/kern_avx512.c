@@ -1,8 +1,11 @@
 /*
- * kern_avx512.c: the AVX-512 (F, BW, VL, VNNI) dot tiles and float dots.
- * The unpackers and packers are the AVX2 ones (kern_avx2.c): they are bound
- * by memory, not by vector width. A 64-element chunk is one register here:
- * VPDPBUSD gives the 16 lane sums of 4 products in one instruction.
+ * kern_avx512.c: the AVX-512 (F, BW, VL, VNNI) kernels. The int tile holds
+ * 16 weight rows, one per 32-bit lane: VPDPBUSD adds 4 level products of
+ * all 16 rows to 16 lanes at once against 4 activation bytes broadcast, so a
+ * 32-element block of 16 rows by one activation row is 8 instructions of
+ * integer work and 4 of floating point. The packers and the float unpackers
+ * are the AVX2 ones (kern_avx2.c): they are bound by memory, not vector
+ * width.
  *
  * Each computes exactly what its scalar twin in kern.c computes (see
  * kern_impl.h).
@@ -12,10 +15,11 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "infer/kern_x86.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
+#define R5 16 /* rows in an int tile */
 
 /* ((v[0..7] + v[8..15]) -> 4 -> 2 -> 1), as kern.c's hsum16. */
 AVX512 INLINE float hsum16(__m512 v)
@@ -28,14 +32,497 @@ AVX512 INLINE float hsum16(__m512 v)
 	return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
-/* Register tiles (rows x activations): the int tile keeps TM_I * TN_I
- * accumulators plus TM_I levels and TM_I lane scales in the 32 registers. */
-#ifndef TM_I
-#define TM_I 4
+/* ---- int path: 16-row tiles --------------------------------------------- */
+
+/* Transpose 16 rows of 8 dwords: out[g] dword r = in[r] dword g. */
+AVX512 INLINE void t16x8(const __m256i in[16], __m512i out[8])
+{
+	__m512i z[8];
+#pragma GCC unroll 8
+	for (int k = 0; k < 8; k++)
+		z[k] = _mm512_inserti64x4(_mm512_castsi256_si512(in[k]), in[k + 8], 1);
+	const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]),
+	              t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+	const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]),
+	              t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+	const __m512i t4 = _mm512_unpacklo_epi32(z[4], z[5]),
+	              t5 = _mm512_unpackhi_epi32(z[4], z[5]);
+	const __m512i t6 = _mm512_unpacklo_epi32(z[6], z[7]),
+	              t7 = _mm512_unpackhi_epi32(z[6], z[7]);
+	const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+	const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+	const __m512i u4 = _mm512_unpacklo_epi64(t4, t6), u5 = _mm512_unpackhi_epi64(t4, t6);
+	const __m512i u6 = _mm512_unpacklo_epi64(t5, t7), u7 = _mm512_unpackhi_epi64(t5, t7);
+	/* each 256-bit half holds 8 rows; pick 128-bit lanes across u and u+4 */
+	const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+	const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+	out[0] = _mm512_permutex2var_epi64(u0, lo, u4);
+	out[1] = _mm512_permutex2var_epi64(u1, lo, u5);
+	out[2] = _mm512_permutex2var_epi64(u2, lo, u6);
+	out[3] = _mm512_permutex2var_epi64(u3, lo, u7);
+	out[4] = _mm512_permutex2var_epi64(u0, hi, u4);
+	out[5] = _mm512_permutex2var_epi64(u1, hi, u5);
+	out[6] = _mm512_permutex2var_epi64(u2, hi, u6);
+	out[7] = _mm512_permutex2var_epi64(u3, hi, u7);
+}
+
+/* 16 fp16 values at p, p + stride, ... as floats. */
+AVX512 INLINE __m512 load_h16(const uint8_t *p, size_t stride)
+{
+	__m128i a = _mm_setzero_si128(), b = _mm_setzero_si128();
+	uint16_t v;
+#define H16_LANE(i)                            \
+	memcpy(&v, p + (i)*stride, 2);         \
+	a = _mm_insert_epi16(a, v, i);         \
+	memcpy(&v, p + ((i) + 8) * stride, 2); \
+	b = _mm_insert_epi16(b, v, i);
+	H16_LANE(0)
+	H16_LANE(1)
+	H16_LANE(2)
+	H16_LANE(3)
+	H16_LANE(4)
+	H16_LANE(5)
+	H16_LANE(6)
+	H16_LANE(7)
+#undef H16_LANE
+	return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
+}
+
+/* 16 rows of 16 bytes at p + rb * r: out[g] dword r = dword g of row r. */
+AVX512 INLINE void t16x4_load(const uint8_t *p, size_t rb, __m512i out[4])
+{
+	__m512i z[4];
+#pragma GCC unroll 4
+	for (int k = 0; k < 4; k++) {
+		/* 128-bit lane l holds row k + 4 l */
+		__m512i v = _mm512_castsi128_si512(
+		        _mm_loadu_si128((const __m128i *)(p + rb * (size_t)k)));
+		v = _mm512_inserti32x4(
+		        v, _mm_loadu_si128((const __m128i *)(p + rb * (size_t)(k + 4))), 1);
+		v = _mm512_inserti32x4(
+		        v, _mm_loadu_si128((const __m128i *)(p + rb * (size_t)(k + 8))), 2);
+		z[k] = _mm512_inserti32x4(
+		        v, _mm_loadu_si128((const __m128i *)(p + rb * (size_t)(k + 12))), 3);
+	}
+	const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]),
+	              t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+	const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]),
+	              t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+	out[0] = _mm512_unpacklo_epi64(t0, t2);
+	out[1] = _mm512_unpackhi_epi64(t0, t2);
+	out[2] = _mm512_unpacklo_epi64(t1, t3);
+	out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* 16 rows of 32 bytes at p + rb * r: out[g] dword r = dword g of row r. */
+AVX512 INLINE void t16x8_load(const uint8_t *p, size_t rb, __m512i out[8])
+{
+	__m256i in[16];
+#pragma GCC unroll 16
+	for (int r = 0; r < 16; r++)
+		in[r] = _mm256_loadu_si256((const __m256i *)(p + rb * (size_t)r));
+	t16x8(in, out);
+}
+
+/* 16 dwords at p + rb * r. */
+AVX512 INLINE __m512i load_d16(const uint8_t *p, size_t rb)
+{
+	return _mm512_i32gather_epi32(
+	        _mm512_mullo_epi32(
+	                _mm512_set1_epi32((int)rb),
+	                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+	        p, 1);
+}
+
+/* The fifth bits of elements 4g..4g+3 from qh dwords, as 0x10 per byte. */
+AVX512 INLINE __m512i fifth_bits(__m512i qh, int g)
+{
+	const __m512i nib =
+	        _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(4 * g)), _mm512_set1_epi32(15));
+	const __m512i spread = _mm512_mullo_epi32(nib, _mm512_set1_epi32(0x00204081));
+	return _mm512_slli_epi32(_mm512_and_si512(spread, _mm512_set1_epi32(0x01010101)), 4);
+}
+
+/* Fast paths for full 16-row tiles: transpose the raw bytes, then take the
+ * levels from the transposed vectors. Same bytes as the generic path. */
+AVX512 INLINE int unpack_levels_fast(uint32_t t, const uint8_t *rows, size_t rb,
+                                     const struct kern_shape *sh, int64_t b0, int64_t b1,
+                                     uint8_t *out, const uint8_t *pf, size_t pf_len)
+{
+	const size_t wblk = kern_wblk(sh, R5);
+	const __m512i m4 = _mm512_set1_epi8(15);
+	switch (t) {
+	case TENSOR_Q4_0:
+	case TENSOR_Q4_1:
+	case TENSOR_Q5_0:
+	case TENSOR_Q5_1: {
+		size_t bsize, qs_off, qh_off = 0;
+		switch (t) {
+		case TENSOR_Q4_0:
+			bsize = sizeof(struct blk_q4_0);
+			qs_off = 2;
+			break;
+		case TENSOR_Q4_1:
+			bsize = sizeof(struct blk_q4_1);
+			qs_off = 4;
+			break;
+		case TENSOR_Q5_0:
+			bsize = sizeof(struct blk_q5_0);
+			qs_off = 6;
+			qh_off = 2;
+			break;
+		default:
+			bsize = sizeof(struct blk_q5_1);
+			qs_off = 8;
+			qh_off = 4;
+			break;
+		}
+		for (int64_t b = b0; b < b1; b++) {
+			const uint8_t *p = rows + bsize * (size_t)b;
+			__m512i q[4];
+			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+			t16x4_load(p + qs_off, rb, q);
+			const __m512i qh =
+			        qh_off ? load_d16(p + qh_off, rb) : _mm512_setzero_si512();
+			uint8_t *ob = out + wblk * (size_t)(b - b0);
+#pragma GCC unroll 4
+			for (int g = 0; g < 4; g++) {
+				__m512i lo = _mm512_and_si512(q[g], m4);
+				__m512i hi = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+				if (qh_off) {
+					lo = _mm512_or_si512(lo, fifth_bits(qh, g));
+					hi = _mm512_or_si512(hi, fifth_bits(qh, g + 4));
+				}
+				_mm512_storeu_si512(ob + 64 * g, lo);
+				_mm512_storeu_si512(ob + 64 * (g + 4), hi);
+			}
+		}
+		return 1;
+	}
+	case TENSOR_Q8_0:
+		for (int64_t b = b0; b < b1; b++) {
+			__m512i q[8];
+			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+			t16x8_load(rows + sizeof(struct blk_q8_0) * (size_t)b + 2, rb, q);
+			uint8_t *ob = out + wblk * (size_t)(b - b0);
+#pragma GCC unroll 8
+			for (int g = 0; g < 8; g++)
+				_mm512_storeu_si512(
+				        ob + 64 * g,
+				        _mm512_xor_si512(q[g], _mm512_set1_epi8((char)0x80)));
+		}
+		return 1;
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K: {
+		const int five = t == TENSOR_Q5_K;
+		const size_t bsize = five ? sizeof(struct blk_q5_k) : sizeof(struct blk_q4_k);
+		const size_t qs_off = five ? 48 : 16;
+		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
+			const uint8_t *p = rows + bsize * (size_t)sb;
+			__m512i qh[8];
+			kx_pf_step(pf, pf_len, sb - b0 / 8, (b1 - b0) / 8);
+			if (five)
+				t16x8_load(p + 16, rb, qh);
+			for (int c = 0; c < 4; c++) { /* sub-blocks 2c (low nibbles), 2c+1 (high) */
+				__m512i q[8];
+				t16x8_load(p + qs_off + 32 * (size_t)c, rb, q);
+				uint8_t *o0 = out + wblk * (size_t)(8 * sb + 2 * c - b0),
+				        *o1 = o0 + wblk;
+#pragma GCC unroll 8
+				for (int g = 0; g < 8; g++) {
+					__m512i lo = _mm512_and_si512(q[g], m4);
+					__m512i hi =
+					        _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+					if (five) {
+						const __m512i one = _mm512_set1_epi8(1);
+						lo = _mm512_or_si512(
+						        lo,
+						        _mm512_slli_epi16(
+						                _mm512_and_si512(
+						                        _mm512_srli_epi16(
+						                                qh[g],
+						                                (unsigned)(2 * c)),
+						                        one),
+						                4));
+						hi = _mm512_or_si512(
+						        hi,
+						        _mm512_slli_epi16(
+						                _mm512_and_si512(
+						                        _mm512_srli_epi16(
+						                                qh[g],
+						                                (unsigned)(2 * c +
+						                                           1)),
+						                        one),
+						                4));
+					}
+					_mm512_storeu_si512(o0 + 64 * g, lo);
+					_mm512_storeu_si512(o1 + 64 * g, hi);
+				}
+			}
+		}
+		return 1;
+	}
+	case TENSOR_Q6_K:
+		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
+			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
+			kx_pf_step(pf, pf_len, sb - b0 / 16, (b1 - b0) / 16);
+			for (int h = 0; h < 2; h++) {
+				__m512i l0[8], l1[8], qh[8];
+				t16x8_load(p + 64 * h, rb, l0);
+				t16x8_load(p + 64 * h + 32, rb, l1);
+				t16x8_load(p + 128 + 32 * h, rb, qh);
+				/* 32-element unit k = 0..3 of this half: blocks 16 sb + 8 h + 2 k, +1 */
+				for (int k = 0; k < 4; k++) {
+					uint8_t *ob =
+					        out + wblk * (size_t)(16 * sb + 8 * h + 2 * k - b0);
+#pragma GCC unroll 8
+					for (int g = 0; g < 8; g++) {
+						__m512i lo = (k & 1) ? l1[g] : l0[g];
+						if (k >= 2)
+							lo = _mm512_srli_epi16(lo, 4);
+						lo = _mm512_and_si512(lo, m4);
+						const __m512i hb = _mm512_and_si512(
+						        _mm512_srli_epi16(qh[g], (unsigned)(2 * k)),
+						        _mm512_set1_epi8(3));
+						/* groups 0-3 belong to the first 16-block, 4-7 to the second */
+						_mm512_storeu_si512(
+						        ob + (g < 4 ? 0 : wblk) + 64 * (g % 4),
+						        _mm512_or_si512(lo,
+						                        _mm512_slli_epi16(hb, 4)));
+					}
+				}
+			}
+		}
+		return 1;
+	default: return 0;
+	}
+}
+
+AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int n,
+                                 const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
+                                 const uint8_t *pf, size_t pf_len)
+{
+	const size_t wblk = kern_wblk(sh, R5);
+	const int G = sh->group;
+	const int64_t u0 = b0 * G / 32, u1 = b1 * G / 32;
+
+	if (n < R5) {
+		kern_unpack_tile_scalar(t, rows, rb, n, R5, sh, b0, b1, out);
+		return;
+	}
+	const int fast = unpack_levels_fast(t, rows, rb, sh, b0, b1, out, pf, pf_len);
+	for (int64_t u = u0; !fast && u < u1; u++) {
+		__m256i lv[16];
+		__m512i tr[8];
+		kx_pf_step(pf, pf_len, u - u0, u1 - u0);
+#pragma GCC unroll 16
+		for (int r = 0; r < R5; r++)
+			lv[r] = kx_levels(t, rows + rb * (size_t)r, u);
+		t16x8(lv, tr);
+		if (G == 32) {
+			uint8_t *ob = out + wblk * (size_t)(u - b0);
+#pragma GCC unroll 8
+			for (int g = 0; g < 8; g++)
+				_mm512_storeu_si512(ob + 64 * g, tr[g]);
+		} else {
+			uint8_t *ob = out + wblk * (size_t)(2 * u - b0);
+			for (int g = 0; g < 4; g++) {
+				_mm512_storeu_si512(ob + 64 * g, tr[g]);
+				_mm512_storeu_si512(ob + wblk + 64 * g, tr[g + 4]);
+			}
+		}
+	}
+	if (t == TENSOR_Q4_K || t == TENSOR_Q5_K) {
+		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
+			__m256i dv[16], mv[16];
+			__m512i dt[8], mt[8];
+			for (int r = 0; r < R5; r++) {
+				const uint8_t *row = rows + rb * (size_t)r;
+				const int five = t == TENSOR_Q5_K;
+				const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + sb;
+				const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + sb;
+				__m256 d, m;
+				kx_scales_k4(five ? x5->scales : x4->scales,
+				             kx_h2f(five ? x5->d : x4->d),
+				             kx_h2f(five ? x5->dmin : x4->dmin), &d, &m);
+				dv[r] = _mm256_castps_si256(d);
+				mv[r] = _mm256_castps_si256(m);
+			}
+			t16x8(dv, dt);
+			t16x8(mv, mt);
+			for (int j = 0; j < 8; j++) {
+				uint8_t *ob =
+				        out + wblk * (size_t)(8 * sb + j - b0) + (size_t)R5 * 32;
+				_mm512_storeu_si512(ob, dt[j]);
+				_mm512_storeu_si512(ob + 64, mt[j]);
+			}
+		}
+	} else if (t == TENSOR_Q6_K) {
+		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++)
+			for (int half = 0; half < 2; half++) {
+				__m256i dv[16], mv[16];
+				__m512i dt[8], mt[8];
+				for (int r = 0; r < R5; r++) {
+					const struct blk_q6_k *x =
+					        (const struct blk_q6_k *)(rows + rb * (size_t)r) +
+					        sb;
+					const __m256 ds = _mm256_mul_ps(
+					        _mm256_set1_ps(kx_h2f(x->d)),
+					        _mm256_cvtepi32_ps(
+					                _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+					                        (const __m128i *)(x->scales +
+					                                          8 * half)))));
+					dv[r] = _mm256_castps_si256(ds);
+					mv[r] = _mm256_castps_si256(
+					        _mm256_mul_ps(ds, _mm256_set1_ps(-32.f)));
+				}
+				t16x8(dv, dt);
+				t16x8(mv, mt);
+				for (int j = 0; j < 8; j++) {
+					uint8_t *ob = out +
+					              wblk * (size_t)(16 * sb + 8 * half + j - b0) +
+					              (size_t)R5 * 16;
+					_mm512_storeu_si512(ob, dt[j]);
+					_mm512_storeu_si512(ob + 64, mt[j]);
+				}
+			}
+	} else {
+		/* one fp16 d (and for Q4_1/Q5_1 an fp16 m) per row and block: 16 at once */
+		size_t doff = 0, moff = 0, bsize;
+		float mul = 0;
+		switch (t) {
+		case TENSOR_Q4_0:
+			bsize = sizeof(struct blk_q4_0);
+			mul = -8.f;
+			break;
+		case TENSOR_Q5_0:
+			bsize = sizeof(struct blk_q5_0);
+			mul = -16.f;
+			break;
+		case TENSOR_Q8_0:
+			bsize = sizeof(struct blk_q8_0);
+			mul = -128.f;
+			break;
+		case TENSOR_Q4_1:
+			bsize = sizeof(struct blk_q4_1);
+			moff = 2;
+			break;
+		default:
+			bsize = sizeof(struct blk_q5_1);
+			moff = 2;
+			break;
+		}
+		for (int64_t b = b0; b < b1; b++) {
+			uint8_t *ob = out + wblk * (size_t)(b - b0) + (size_t)R5 * 32;
+			const uint8_t *p = rows + bsize * (size_t)b;
+			const __m512 d = load_h16(p + doff, rb);
+			_mm512_storeu_ps(kern_fptr(ob), d);
+			_mm512_storeu_ps(kern_fptr(ob + 64),
+			                 moff ? load_h16(p + moff, rb)
+			                      : _mm512_mul_ps(d, _mm512_set1_ps(mul)));
+		}
+	}
+}
+
+#define UNPACK_TILE_FN(T)                                                                       \
+	AVX512 static void unpack_tile_##T(const uint8_t *rows, size_t rb, int n,               \
+	                                   const struct kern_shape *sh, int64_t b0, int64_t b1, \
+	                                   uint8_t *out, const uint8_t *pf, size_t pf_len)      \
+	{                                                                                       \
+		unpack_tile16(TENSOR_##T, rows, rb, n, sh, b0, b1, out, pf, pf_len);            \
+	}
+KERN_FOR_INT_TYPES(UNPACK_TILE_FN)
+
+/* ---- int path: the dot tile (16 rows x NC activation rows) -------------- */
+
+#ifndef NC5
+#define NC5 8 /* activation rows per pass */
 #endif
-#ifndef TN_I
-#define TN_I 4
-#endif
+
+AVX512 INLINE void tile_int_nc(const int NC, const int G, int mr, const struct kern_shape *sh,
+                               const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
+                               float *out, int64_t ldo)
+{
+	const size_t wblk = kern_wblk(sh, R5), st = sh->stride;
+	const __mmask16 rows = (__mmask16)((1u << mr) - 1);
+	__m512 acc[NC5];
+
+#pragma GCC unroll 16
+	for (int c = 0; c < NC; c++)
+		acc[c] = sp->first ? _mm512_setzero_ps()
+		                   : _mm512_maskz_loadu_ps(rows, sp->acc + c * sp->ldacc);
+	for (int64_t b = sp->k0 / G; b < sp->k1 / G; b++) {
+		const uint8_t *wb = w + wblk * (size_t)(b - sp->k0 / G);
+		__m512i wg[8];
+#pragma GCC unroll 8
+		for (int g = 0; g < G / 4; g++)
+			wg[g] = _mm512_loadu_si512(wb + 64 * g);
+		const __m512 dw = _mm512_loadu_ps(kern_cfptr(wb + R5 * G));
+		const __m512 mw = _mm512_loadu_ps(kern_cfptr(wb + R5 * G + 4 * R5));
+#pragma GCC unroll 16
+		for (int c = 0; c < NC; c++) {
+			const uint8_t *xc = x + c * st;
+			__m512i is = _mm512_setzero_si512();
+#pragma GCC unroll 8
+			for (int g = 0; g < G / 4; g++) {
+				int32_t xv;
+				memcpy(&xv, xc + G * b + 4 * g, 4);
+				is = _mm512_dpbusd_epi32(is, wg[g], _mm512_set1_epi32(xv));
+			}
+			const __m512 sc =
+			        _mm512_mul_ps(dw, _mm512_set1_ps(kern_cfptr(xc + sh->x_d)[b]));
+			acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[c]);
+			acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(kern_cfptr(xc + sh->x_g)[b]),
+			                         acc[c]);
+		}
+	}
+#pragma GCC unroll 16
+	for (int c = 0; c < NC; c++) {
+		if (sp->last)
+			_mm512_mask_storeu_ps(out + c * ldo, rows, acc[c]);
+		else
+			_mm512_mask_storeu_ps(sp->acc + c * sp->ldacc, rows, acc[c]);
+	}
+}
+
+#define NC_CASE(N, G)                                                     \
+	case N:                                                           \
+		tile_int_nc(N % (NC5 + 1), G, mr, sh, w, xj, &s, o, ldo); \
+		break;
+#define NC_CASES(G)                                                     \
+	switch (n) {                                                    \
+		NC_CASE(1, G)                                           \
+		NC_CASE(2, G)                                           \
+		NC_CASE(3, G)                                           \
+		NC_CASE(4, G)                                           \
+		NC_CASE(5, G)                                           \
+		NC_CASE(6, G)                                           \
+		NC_CASE(7, G)                                           \
+	default: tile_int_nc(NC5, G, mr, sh, w, xj, &s, o, ldo); break; \
+	}
+
+AVX512 static void tile_int_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
+                                   const uint8_t *x, const struct kern_span *sp, float *out,
+                                   int64_t ldo)
+{
+	for (int j = 0; j < nr; j += NC5) {
+		const int n = nr - j < NC5 ? nr - j : NC5;
+		const uint8_t *xj = x + (size_t)j * sh->stride;
+		float *o = out + j * ldo;
+		struct kern_span s = {0, sh->k, 1, 1, NULL, 0};
+		if (sp) {
+			s = *sp;
+			s.acc = sp->acc + j * sp->ldacc;
+		}
+		if (sh->group == 16)
+			NC_CASES(16)
+		else
+			NC_CASES(32)
+	}
+}
+
+/* ---- float path tile ------------------------------------------------------ */
+
 #ifndef TM_F
 #define TM_F 6
 #endif
@@ -44,117 +531,11 @@ AVX512 INLINE float hsum16(__m512 v)
 #endif
 #define TMAX 8
 
-/* Lanes of element (i, j) kept between spans (kern_impl.h). */
+/* The 16 lanes of element (i, j) kept between spans (kern_impl.h). */
 static inline float *span_lanes(const struct kern_span *sp, int i, int j)
 {
 	return sp->acc + (j * sp->ldacc + i) * 16;
 }
-
-AVX512 INLINE void tile_int_mn(const int MR, const int NR, const struct kern_shape *sh,
-                               const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
-                               float *out, int64_t ldo)
-{
-	__m512 acc[TMAX][TMAX];
-	float res[TMAX][TMAX];
-	const size_t st = sh->stride, so = sh->s_off;
-	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
-
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			acc[i][j] = k0 > 0 ? _mm512_loadu_ps(span_lanes(sp, i, j))
-			                   : _mm512_setzero_ps();
-	for (int64_t c = k0; c < k1; c += 64) {
-		__m512i wq[TMAX];
-		__m512 ws[TMAX];
-#pragma GCC unroll 8
-		for (int i = 0; i < MR; i++) {
-			wq[i] = _mm512_loadu_si512(w + i * st + c);
-			ws[i] = _mm512_loadu_ps(kern_cfptr(w + i * st + so) + c / 4);
-		}
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++) {
-			const __m512i xq = _mm512_loadu_si512(x + j * st + c);
-			const __m512 xs = _mm512_loadu_ps(kern_cfptr(x + j * st + so) + c / 4);
-#pragma GCC unroll 8
-			for (int i = 0; i < MR; i++) {
-				const __m512i is =
-				        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
-				const __m512 sc = _mm512_mul_ps(ws[i], xs);
-				acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[i][j]);
-			}
-		}
-	}
-	if (k1 < sh->kp) {
-#pragma GCC unroll 8
-		for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-			for (int j = 0; j < NR; j++)
-				_mm512_storeu_ps(span_lanes(sp, i, j), acc[i][j]);
-		return;
-	}
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++)
-			res[i][j] = hsum16(acc[i][j]);
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++)
-#pragma GCC unroll 8
-		for (int j = 0; j < NR; j++) {
-			const float *wg = kern_cfptr(w + i * st + sh->g_off);
-			const float *xg = kern_cfptr(x + j * st + sh->g_off);
-			__m512 cor = _mm512_setzero_ps();
-			for (int64_t r = 0; r < sh->ngp; r += 16)
-				cor = _mm512_fmadd_ps(_mm512_loadu_ps(wg + r),
-				                      _mm512_loadu_ps(xg + r), cor);
-			out[j * ldo + i] = res[i][j] + hsum16(cor);
-		}
-}
-
-/* Splits an mr x nr block (any size) into full register tiles, full-height
- * tiles of fewer activations, and single rows; FN(M, N, ...) must be an
- * inline function taking compile-time M and N. */
-#define SPAN_AT(SUB, I, J)                              \
-	struct kern_span SUB##_s, *SUB = NULL;          \
-	if (sp) {                                       \
-		SUB##_s = *sp;                          \
-		SUB##_s.acc = span_lanes(sp, (I), (J)); \
-		SUB = &SUB##_s;                         \
-	}
-#define TILE_N_CASES(FN, TNX, M, W, SUB, O)                           \
-	switch (n) {                                                  \
-	case 1: FN(M, 1, sh, W, xj, SUB, O, ldo); break;              \
-	case 2: FN(M, 2 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
-	case 3: FN(M, 3 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
-	case 4: FN(M, 4 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
-	case 5: FN(M, 5 % (TNX + 1), sh, W, xj, SUB, O, ldo); break;  \
-	default: FN(M, 6 % (TNX + 1), sh, W, xj, SUB, O, ldo); break; \
-	}
-#define SPLIT_TILES(FN, TMX, TNX)                                                         \
-	for (int i = 0; i < mr; i += TMX) {                                               \
-		const int m = mr - i < TMX ? mr - i : TMX;                                \
-		const uint8_t *wi = w + (size_t)i * sh->stride;                           \
-		for (int j = 0; j < nr; j += TNX) {                                       \
-			const int n = nr - j < TNX ? nr - j : TNX;                        \
-			const uint8_t *xj = x + (size_t)j * sh->stride;                   \
-			if (m == TMX) {                                                   \
-				SPAN_AT(sub, i, j)                                        \
-				TILE_N_CASES(FN, TNX, TMX, wi, sub, out + j * ldo + i)    \
-				continue;                                                 \
-			}                                                                 \
-			for (int r = 0; r < m; r++) {                                     \
-				const uint8_t *wr = wi + (size_t)r * sh->stride;          \
-				SPAN_AT(subr, i + r, j)                                   \
-				TILE_N_CASES(FN, TNX, 1, wr, subr, out + j * ldo + i + r) \
-			}                                                                 \
-		}                                                                         \
-	}
-
-AVX512 static void tile_int_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
-                                   const uint8_t *x, const struct kern_span *sp, float *out,
-                                   int64_t ldo){SPLIT_TILES(tile_int_mn, TM_I, TN_I)}
 
 AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_shape *sh,
                                  const uint8_t *w, const uint8_t *x, const struct kern_span *sp,
@@ -163,13 +544,14 @@ AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_s
 	__m512 acc[TMAX][TMAX];
 	const size_t st = sh->stride;
 	const int64_t k0 = sp ? sp->k0 : 0, k1 = sp ? sp->k1 : sh->kp;
+	const int first = sp ? sp->first : 1, last = sp ? sp->last : 1;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++)
-			acc[i][j] = k0 > 0 ? _mm512_loadu_ps(span_lanes(sp, i, j))
-			                   : _mm512_setzero_ps();
+			acc[i][j] =
+			        first ? _mm512_setzero_ps() : _mm512_loadu_ps(span_lanes(sp, i, j));
 	for (int64_t c = k0; c < k1; c += 16) {
 		__m512 wv[TMAX];
 #pragma GCC unroll 8
@@ -187,16 +569,52 @@ AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_s
 	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
 		for (int j = 0; j < NR; j++) {
-			if (k1 < sh->kp)
-				_mm512_storeu_ps(span_lanes(sp, i, j), acc[i][j]);
-			else
+			if (last)
 				out[j * ldo + i] = hsum16(acc[i][j]);
+			else
+				_mm512_storeu_ps(span_lanes(sp, i, j), acc[i][j]);
 		}
 }
 
+/* A sub-block of the float tile: the span moved to element (i, j). */
+#define SUBSPAN(S, I, J)                              \
+	struct kern_span S##_s, *S = NULL;            \
+	if (sp) {                                     \
+		S##_s = *sp;                          \
+		S##_s.acc = span_lanes(sp, (I), (J)); \
+		S = &S##_s;                           \
+	}
+#define FLOAT_N(M, WP, SUB, O)                                        \
+	switch (n) {                                                  \
+	case 1: tile_float_mn(M, 1, sh, WP, xj, SUB, O, ldo); break;  \
+	case 2: tile_float_mn(M, 2, sh, WP, xj, SUB, O, ldo); break;  \
+	case 3: tile_float_mn(M, 3, sh, WP, xj, SUB, O, ldo); break;  \
+	default: tile_float_mn(M, 4, sh, WP, xj, SUB, O, ldo); break; \
+	}
+
 AVX512 static void tile_float_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                                      const uint8_t *x, const struct kern_span *sp, float *out,
-                                     int64_t ldo){SPLIT_TILES(tile_float_mn, TM_F, TN_F)}
+                                     int64_t ldo)
+{
+	_Static_assert(TN_F == 4, "FLOAT_N covers 1..4 activation rows");
+	for (int i = 0; i < mr; i += TM_F) {
+		const int m = mr - i < TM_F ? mr - i : TM_F;
+		const uint8_t *wi = w + (size_t)i * sh->stride;
+		for (int j = 0; j < nr; j += TN_F) {
+			const int n = nr - j < TN_F ? nr - j : TN_F;
+			const uint8_t *xj = x + (size_t)j * sh->stride;
+			if (m == TM_F) {
+				SUBSPAN(sub, i, j)
+				FLOAT_N(TM_F, wi, sub, out + j * ldo + i)
+				continue;
+			}
+			for (int r = 0; r < m; r++) {
+				SUBSPAN(subr, i + r, j)
+				FLOAT_N(1, wi + (size_t)r * sh->stride, subr, out + j * ldo + i + r)
+			}
+		}
+	}
+}
 
 /* ---- plain float dots (any n; used for attention) ------------------------ */
 
@@ -260,244 +678,24 @@ AVX512 static void dot_bf16_avx512(int64_t n, float *s, const void *vx, const vo
 	*s = hsum16(_mm512_add_ps(a0, a1));
 }
 
-/* ---- unpackers for the hot weight types ------------------------------------
- * The AVX2 ones convert each block's fp16 scale on its own and fill lane
- * scales 8 floats at a time; these convert 16 scales at once and spread them
- * over the lanes with one permute per 64-element chunk, so a generation-sized
- * matmul (bound by this unpacking) streams faster. Same bytes out. */
-
-/* 16 fp16 values at p, p + stride, ... as floats. */
-AVX512 INLINE __m512 load_h16(const uint8_t *p, size_t stride)
-{
-	__m128i a = _mm_setzero_si128(), b = _mm_setzero_si128();
-	uint16_t v;
-#define H16_LANE(i)                            \
-	memcpy(&v, p + (i)*stride, 2);         \
-	a = _mm_insert_epi16(a, v, i);         \
-	memcpy(&v, p + ((i) + 8) * stride, 2); \
-	b = _mm_insert_epi16(b, v, i);
-	H16_LANE(0)
-	H16_LANE(1)
-	H16_LANE(2)
-	H16_LANE(3)
-	H16_LANE(4)
-	H16_LANE(5)
-	H16_LANE(6)
-	H16_LANE(7)
-#undef H16_LANE
-	return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
-}
-
-/* Lane scales of chunk c (blocks 2c, 2c+1 of 32): [d[2c] x 8, d[2c+1] x 8]. */
-AVX512 INLINE __m512 lanes_pair(__m512 d, int c)
-{
-	const __m512i lo = _mm512_set1_epi32(2 * c), hi = _mm512_set1_epi32(2 * c + 1);
-	return _mm512_permutexvar_ps(_mm512_mask_mov_epi32(lo, 0xff00, hi), d);
-}
-
-/* The levels of blocks qs0, qs1 (16 nibble bytes each): lo0 hi0 lo1 hi1. */
-AVX512 INLINE __m512i nibbles64(const uint8_t *qs0, const uint8_t *qs1)
-{
-	const __m256i v = _mm256_inserti128_si256(
-	        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qs0)),
-	        _mm_loadu_si128((const __m128i *)qs1), 1);
-	__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-	z = _mm512_and_si512(z, _mm512_set1_epi8(15));
-	return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-}
-
-AVX512 static void unpack_q4_0_avx512(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	const struct blk_q4_0 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const int64_t nb = sh->k / QK, nb16 = nb / 16 * 16;
-	for (int64_t b = 0; b < nb16; b += 16) {
-		const __m512 d = load_h16((const uint8_t *)&x[b].d, sizeof(*x));
-		_mm512_storeu_ps(g + b, _mm512_mul_ps(d, _mm512_set1_ps(-8.f)));
-		for (int c = 0; c < 8; c++) {
-			_mm512_storeu_ps(s + 8 * (b + 2 * c), lanes_pair(d, c));
-			_mm512_storeu_si512(out + 32 * (b + 2 * c),
-			                    nibbles64(x[b + 2 * c].qs, x[b + 2 * c + 1].qs));
-		}
-	}
-	if (nb16 < nb) { /* the last blocks, through the AVX2 unpacker's code */
-		struct kern_shape tail = *sh;
-		tail.k = (nb - nb16) * QK;
-		uint8_t tmp[64 * 16]; /* up to 15 blocks: 480 levels + 480 lane bytes + groups */
-		tail.kp = tail.k;
-		tail.ng = tail.ngp = nb - nb16;
-		tail.s_off = (size_t)tail.k;
-		tail.g_off = 2 * (size_t)tail.k;
-		tail.stride = tail.g_off + 4 * (size_t)tail.ng;
-		kern_unpack_avx2_Q4_0(x + nb16, &tail, tmp);
-		memcpy(out + 32 * nb16, tmp, (size_t)tail.k);
-		memcpy(s + 8 * nb16, tmp + tail.s_off, (size_t)tail.k);
-		memcpy(g + nb16, tmp + tail.g_off, 4 * (size_t)tail.ng);
-	}
-	kern_zero_tail(sh, out);
-}
-
-AVX512 static void unpack_q8_0_avx512(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	const struct blk_q8_0 *x = row;
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const int64_t nb = sh->k / QK, nb16 = nb / 16 * 16;
-	const __m512i flip = _mm512_set1_epi8((char)0x80);
-	for (int64_t b = 0; b < nb16; b += 16) {
-		const __m512 d = load_h16((const uint8_t *)&x[b].d, sizeof(*x));
-		_mm512_storeu_ps(g + b, _mm512_mul_ps(d, _mm512_set1_ps(-128.f)));
-		for (int c = 0; c < 8; c++) {
-			const __m512i v = _mm512_inserti64x4(
-			        _mm512_castsi256_si512(
-			                _mm256_loadu_si256((const __m256i *)x[b + 2 * c].qs)),
-			        _mm256_loadu_si256((const __m256i *)x[b + 2 * c + 1].qs), 1);
-			_mm512_storeu_ps(s + 8 * (b + 2 * c), lanes_pair(d, c));
-			_mm512_storeu_si512(out + 32 * (b + 2 * c), _mm512_xor_si512(v, flip));
-		}
-	}
-	for (int64_t b = nb16; b < nb; b++) {
-		const float d = _cvtsh_ss(x[b].d);
-		const __m256i v = _mm256_loadu_si256((const __m256i *)x[b].qs);
-		_mm256_storeu_si256((__m256i *)(out + 32 * b),
-		                    _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)));
-		_mm256_storeu_ps(s + 8 * b, _mm256_set1_ps(d));
-		g[b] = -128.f * d;
-	}
-	kern_zero_tail(sh, out);
-}
-
-/* The 8 six-bit scales and mins of a Q4_K/Q5_K super-block as bytes. */
-AVX512 INLINE void scales_k4(const uint8_t *q, uint64_t *sc, uint64_t *m)
-{
-	uint32_t u0, u1, u2;
-	memcpy(&u0, q, 4);
-	memcpy(&u1, q + 4, 4);
-	memcpy(&u2, q + 8, 4);
-	const uint32_t sc_hi = (u2 & 0x0f0f0f0f) | ((u0 >> 2) & 0x30303030);
-	const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 2) & 0x30303030);
-	*sc = (uint64_t)(u0 & 0x3f3f3f3f) | (uint64_t)sc_hi << 32;
-	*m = (uint64_t)(u1 & 0x3f3f3f3f) | (uint64_t)m_hi << 32;
-}
-
-AVX512 INLINE void unpack_k45_avx512(const void *row, const struct kern_shape *sh, uint8_t *out,
-                                     int five)
-{
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-	for (int64_t b = 0; b < sh->k / QK_K; b++) {
-		const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + b;
-		const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + b;
-		const uint8_t *scales = five ? x5->scales : x4->scales;
-		const uint8_t *qs = five ? x5->qs : x4->qs;
-		const float d = _cvtsh_ss(five ? x5->d : x4->d);
-		const float dmin = _cvtsh_ss(five ? x5->dmin : x4->dmin);
-		uint64_t sc8, m8;
-		scales_k4(scales, &sc8, &m8);
-		const __m256 ds = _mm256_mul_ps(_mm256_set1_ps(d),
-		                                _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-		                                        _mm_cvtsi64_si128((long long)sc8))));
-		const __m256 dm = _mm256_mul_ps(
-		        _mm256_set1_ps(dmin),
-		        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m8))));
-		_mm256_storeu_ps(g + 8 * b, _mm256_xor_ps(dm, _mm256_set1_ps(-0.f)));
-		const __m512 ds16 = _mm512_castps256_ps512(ds);
-		const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)x5->qh) : m4;
-		uint8_t *q = out + QK_K * b;
-		for (int c = 0; c < 4; c++) {
-			const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-			__m256i lo = _mm256_and_si256(v, m4);
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-			if (five) {
-				const __m256i h0 = _mm256_and_si256(
-				        _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-				const __m256i h1 = _mm256_and_si256(
-				        _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-				lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
-				hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
-			}
-			_mm512_storeu_si512(q + 64 * c,
-			                    _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
-			_mm512_storeu_ps(s + 64 * b + 16 * c, lanes_pair(ds16, c));
-		}
-	}
-	kern_zero_tail(sh, out);
-}
-
-AVX512 static void unpack_q4_k_avx512(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	unpack_k45_avx512(row, sh, out, 0);
-}
-
-AVX512 static void unpack_q5_k_avx512(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	unpack_k45_avx512(row, sh, out, 1);
-}
-
-AVX512 static void unpack_q6_k_avx512(const void *row, const struct kern_shape *sh, uint8_t *out)
-{
-	float *s = kern_fptr(out + sh->s_off), *g = kern_fptr(out + sh->g_off);
-	const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-	for (int64_t b = 0; b < sh->k / QK_K; b++) {
-		const struct blk_q6_k *x = (const struct blk_q6_k *)row + b;
-		const __m512 ds =
-		        _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(x->d)),
-		                      _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-		                              _mm_loadu_si128((const __m128i *)x->scales))));
-		_mm512_storeu_ps(g + 16 * b, _mm512_mul_ps(ds, _mm512_set1_ps(-32.f)));
-		for (int c = 0; c < 4; c++) {
-			const __m512i idx = _mm512_setr_epi32(
-			        4 * c, 4 * c, 4 * c, 4 * c, 4 * c + 1, 4 * c + 1, 4 * c + 1,
-			        4 * c + 1, 4 * c + 2, 4 * c + 2, 4 * c + 2, 4 * c + 2, 4 * c + 3,
-			        4 * c + 3, 4 * c + 3, 4 * c + 3);
-			_mm512_storeu_ps(s + 64 * b + 16 * c, _mm512_permutexvar_ps(idx, ds));
-		}
-		uint8_t *q = out + QK_K * b;
-		for (int h = 0; h < 2; h++) {
-			const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
-			const __m256i l1 =
-			        _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
-			const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-			const __m256i a =
-			        _mm256_or_si256(_mm256_and_si256(l0, m4),
-			                        _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-			const __m256i bq = _mm256_or_si256(
-			        _mm256_and_si256(l1, m4),
-			        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3),
-			                          4));
-			const __m256i cq = _mm256_or_si256(
-			        _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-			        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3),
-			                          4));
-			const __m256i dq = _mm256_or_si256(
-			        _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-			        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3),
-			                          4));
-			_mm512_storeu_si512(q + 128 * h,
-			                    _mm512_inserti64x4(_mm512_castsi256_si512(a), bq, 1));
-			_mm512_storeu_si512(q + 128 * h + 64,
-			                    _mm512_inserti64x4(_mm512_castsi256_si512(cq), dq, 1));
-		}
-	}
-	kern_zero_tail(sh, out);
-}
-
-#define UNPACK_ENTRY(T) [TENSOR_##T] = kern_unpack_avx2_##T,
 #define PACK_ENTRY(T) [TENSOR_##T] = kern_pack_avx2_##T,
+#define TILE_ENTRY(T) [TENSOR_##T] = unpack_tile_##T,
 
 const struct kern_isa_ops kern_ops_avx512 = {
         .name = "avx512",
-        .unpack = {UNPACK_ENTRY(F32) UNPACK_ENTRY(F16) UNPACK_ENTRY(BF16) UNPACK_ENTRY(Q4_1)
-                           UNPACK_ENTRY(Q5_0) UNPACK_ENTRY(Q5_1)[TENSOR_Q4_0] = unpack_q4_0_avx512,
-                   [TENSOR_Q8_0] = unpack_q8_0_avx512, [TENSOR_Q4_K] = unpack_q4_k_avx512,
-                   [TENSOR_Q5_K] = unpack_q5_k_avx512, [TENSOR_Q6_K] = unpack_q6_k_avx512},
+        .rows = R5,
+        .unpack = {[TENSOR_F32] = kern_unpack_avx2_F32,
+                   [TENSOR_F16] = kern_unpack_avx2_F16,
+                   [TENSOR_BF16] = kern_unpack_avx2_BF16},
+        .unpack_tile = {KERN_FOR_INT_TYPES(TILE_ENTRY)},
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx512,
         .tile_float = tile_float_avx512,
         .dot_f32 = dot_f32_avx512,
         .dot_f16 = dot_f16_avx512,
         .dot_bf16 = dot_bf16_avx512,
-        .tile_m = {[KERN_PATH_INT] = TM_I, [KERN_PATH_FLOAT] = TM_F},
-        .tile_n = {[KERN_PATH_INT] = TN_I, [KERN_PATH_FLOAT] = TN_F},
+        .tile_m_float = TM_F,
+        .tile_n_float = TN_F,
 };
 
 #else

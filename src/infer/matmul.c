@@ -22,7 +22,11 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#ifndef ROWS_PER_ITEM_GEMV
 #define ROWS_PER_ITEM_GEMV 32 /* rows a thread claims at once when n_tok is small */
+#endif
+/* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
+#define KS_GEMV(G) ((G) == 16 ? 256 : 512)
 #ifndef KC_INT
 #define KC_INT 2048 /* k-slice: 4 rows of levels + lane scales = 16 KB, in L1 */
 #endif
@@ -70,17 +74,62 @@ static void prefetch(const uint8_t *p, size_t n)
 		__builtin_prefetch(p + i, 0, 3);
 }
 
+/* The int path. Prompt-sized batches: the whole tile is unpacked once, then
+ * k-slices of it meet every activation row. Generation-sized ones: each
+ * k-slice is unpacked and used at once, so the tile never leaves L1, while
+ * the next tile's rows are prefetched. */
+static void mm_rows_int(struct mm_ctx *c, int64_t i, int mr, uint8_t *wbuf, float *accb)
+{
+	const struct kern_isa_ops *o = c->o;
+	const int tm = o->rows;
+	const int64_t k = c->sh.k, G = c->sh.group;
+	const size_t wblk = kern_wblk(&c->sh, tm);
+	const uint8_t *rows = c->w + (size_t)i * c->w_row;
+
+	if (c->n_tok >= 4) {
+		o->unpack_tile[c->t](rows, c->w_row, mr, &c->sh, 0, c->sh.nb, wbuf, NULL, 0);
+		for (int64_t k0 = 0; k0 < k; k0 += KC_INT) {
+			const int64_t k1 = HD_MIN(k, k0 + KC_INT);
+			const struct kern_span sp = {k0, k1, k0 == 0, k1 == k, accb, tm};
+			o->tile_int(mr, (int)c->n_tok, &c->sh, wbuf + wblk * (size_t)(k0 / G),
+			            c->xp, &sp, c->out + i, c->n_rows);
+		}
+		return;
+	}
+	const uint8_t *pf = NULL;
+	size_t pf_len = 0;
+	if (i + tm < c->n_rows) {
+		pf = c->w + (size_t)(i + tm) * c->w_row;
+		pf_len = c->w_row * (size_t)HD_MIN((int64_t)tm, c->n_rows - i - tm);
+	}
+	for (int64_t k0 = 0; k0 < k; k0 += KS_GEMV(G)) {
+		const int64_t k1 = HD_MIN(k, k0 + KS_GEMV(G));
+		const size_t p0 = pf_len * (size_t)k0 / (size_t)k,
+		             p1 = pf_len * (size_t)k1 / (size_t)k;
+		const struct kern_span sp = {k0, k1, k0 == 0, k1 == k, accb, tm};
+		o->unpack_tile[c->t](rows, c->w_row, mr, &c->sh, k0 / G, k1 / G, wbuf,
+		                     pf ? pf + p0 : NULL, p1 - p0);
+		o->tile_int(mr, (int)c->n_tok, &c->sh, wbuf, c->xp, &sp, c->out + i, c->n_rows);
+	}
+}
+
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
 	const struct kern_isa_ops *o = c->o;
-	const int path = c->sh.path, tm = o->tile_m[path], tn = o->tile_n[path];
-	const kern_tile_fn tile = path == KERN_PATH_INT ? o->tile_int : o->tile_float;
-	const kern_unpack_fn unpack = o->unpack[c->t];
-	const int64_t kc = path == KERN_PATH_INT ? KC_INT : KC_FLOAT;
-	const int sliced = c->n_tok >= 4 && c->sh.kp > kc;
-	const size_t wsize = (size_t)tm * c->sh.stride;
-	const size_t asize = sliced ? (size_t)tm * (size_t)c->n_tok * 16 * sizeof(float) : 0;
+	const int is_int = c->sh.path == KERN_PATH_INT;
+	const int tm = is_int ? o->rows : o->tile_m_float;
+	size_t wsize, asize;
+	if (is_int) {
+		const int64_t blocks =
+		        c->n_tok >= 4 ? c->sh.nb : KS_GEMV(c->sh.group) / c->sh.group;
+		wsize = kern_wblk(&c->sh, tm) * (size_t)blocks;
+		asize = (size_t)tm * (size_t)c->n_tok * sizeof(float);
+	} else {
+		wsize = (size_t)tm * c->sh.stride;
+		asize = (size_t)tm * (size_t)c->n_tok * 16 * sizeof(float);
+	}
+	wsize = (wsize + 63) & ~(size_t)63;
 	uint8_t *wbuf = pool_scratch(c->pool, ith, wsize + asize);
 	float *accb = (float *)(void *)(wbuf + wsize);
 	(void)nth;
@@ -94,22 +143,32 @@ static void mm_worker(void *arg, int ith, int nth)
 		const int64_t r1 = HD_MIN(c->n_rows, r0 + c->rows_per_item);
 		for (int64_t i = r0; i < r1; i += tm) {
 			const int mr = (int)HD_MIN((int64_t)tm, r1 - i);
-			for (int r = 0; r < mr; r++) {
-				if (c->n_tok < 4 && i + r + tm < r1)
-					prefetch(c->w + (size_t)(i + r + tm) * c->w_row, c->w_row);
-				unpack(c->w + (size_t)(i + r) * c->w_row, &c->sh,
-				       wbuf + (size_t)r * c->sh.stride);
+			if (is_int) {
+				mm_rows_int(c, i, mr, wbuf, accb);
+				continue;
 			}
-			/* k-slices: the slice of the tile's weights stays in L1 while
-			 * every activation row passes by */
-			for (int64_t k0 = 0; k0 < c->sh.kp; k0 += sliced ? kc : c->sh.kp) {
-				struct kern_span sp = {k0, HD_MIN(c->sh.kp, k0 + kc), NULL, tm};
+			if (c->n_tok < 4 && i + tm < c->n_rows)
+				prefetch(c->w + (size_t)(i + tm) * c->w_row,
+				         c->w_row *
+				                 (size_t)HD_MIN((int64_t)tm, c->n_rows - i - tm));
+			for (int r = 0; r < mr; r++)
+				o->unpack[c->t](c->w + (size_t)(i + r) * c->w_row, &c->sh,
+				                wbuf + (size_t)r * c->sh.stride);
+			/* k-slices: the tile's slice of weights stays in L1 while every
+			 * activation row passes by */
+			const int64_t kend = c->sh.kp;
+			const int sliced = c->n_tok >= 4 && kend > KC_FLOAT;
+			for (int64_t k0 = 0; k0 < kend; k0 += sliced ? KC_FLOAT : kend) {
+				const int64_t k1 = sliced ? HD_MIN(kend, k0 + KC_FLOAT) : kend;
+				const struct kern_span sp = {k0, k1, k0 == 0, k1 == kend, accb, tm};
+				const int tn = o->tile_n_float;
 				for (int64_t j = 0; j < c->n_tok; j += tn) {
+					struct kern_span spj = sp;
 					const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
-					sp.acc = accb + j * tm * 16;
-					tile(mr, nr, &c->sh, wbuf, c->xp + (size_t)j * c->sh.stride,
-					     sliced ? &sp : NULL, c->out + j * c->n_rows + i,
-					     c->n_rows);
+					spj.acc = accb + j * tm * 16;
+					o->tile_float(mr, nr, &c->sh, wbuf,
+					              c->xp + (size_t)j * c->sh.stride, &spj,
+					              c->out + j * c->n_rows + i, c->n_rows);
 				}
 			}
 		}
@@ -149,7 +208,7 @@ void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int6
 
 	/* Small batches are memory-bound: hand out rows in larger groups. Large
 	 * ones: one tile at a time, so the threads finish together. */
-	const int tm = c.o->tile_m[c.sh.path];
+	const int tm = c.sh.path == KERN_PATH_INT ? c.o->rows : c.o->tile_m_float;
 	c.rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : tm;
 	if (c.rows_per_item % tm)
 		c.rows_per_item += tm - c.rows_per_item % tm;
