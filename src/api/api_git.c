@@ -335,14 +335,28 @@ void api_git_handle(struct http_req *req)
 		env_add(&env, "HUDDLE_DATA", cfg->data_dir);
 	if (cfg->self_exe)
 		env_add(&env, "HUDDLE_BIN", cfg->self_exe);
-	/* Our pre-receive hook (the hub's push check) and object checks, set
-	 * through git's environment config so no repo needs its own hooks. */
-	env_add(&env, "GIT_CONFIG_COUNT", cfg->hooks_dir ? "2" : "1");
-	env_add(&env, "GIT_CONFIG_KEY_0", "receive.fsckObjects");
-	env_add(&env, "GIT_CONFIG_VALUE_0", "true");
-	if (cfg->hooks_dir) {
-		env_add(&env, "GIT_CONFIG_KEY_1", "core.hooksPath");
-		env_add(&env, "GIT_CONFIG_VALUE_1", cfg->hooks_dir);
+	/* Our pre-receive hook (the hub's push check), object checks and the
+	 * size of the pack git may take (the body can be gzip: its inflated
+	 * size is bounded here, not by the spool's cap), set through git's
+	 * environment config so no repo needs its own. */
+	{
+		char max_in[32], count[8];
+		const char *conf[][2] = {
+		        {"receive.fsckObjects", "true"},
+		        {"receive.maxInputSize", max_in},
+		        {"core.hooksPath", cfg->hooks_dir},
+		};
+		size_t n_conf = cfg->hooks_dir ? 3 : 2;
+		snprintf(max_in, sizeof(max_in), "%lld", (long long)cfg->max_push_size);
+		for (size_t i = 0; i < n_conf; i++) {
+			char k[32], v[32];
+			snprintf(k, sizeof(k), "GIT_CONFIG_KEY_%zu", i);
+			snprintf(v, sizeof(v), "GIT_CONFIG_VALUE_%zu", i);
+			env_add(&env, k, conf[i][0]);
+			env_add(&env, v, conf[i][1]);
+		}
+		snprintf(count, sizeof(count), "%zu", n_conf);
+		env_add(&env, "GIT_CONFIG_COUNT", count);
 	}
 	if (g->info_refs) {
 		env_add(&env, "QUERY_STRING",
