@@ -32,9 +32,11 @@
 #include "serve/serve.h"
 #include "web/web.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +161,18 @@ int cmd_serve(const struct cmd_env *env, int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Every connection holds a socket and, while it works, a database
+	 * connection (3 descriptors) and git's pack files: the usual soft limit
+	 * of 1024 descriptors runs out long before --max-connections. */
+	{
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				log_warn("serve: cannot raise the descriptor limit: %s",
+				         strerror(errno));
+		}
+	}
 
 	if (hub_open(env->data_dir, &hcfg, &hub, &herr) < 0)
 		return cmd_fail("serve", "cannot open the data dir %s: %s", env->data_dir,
