@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define LAST_USED_PERIOD_MS (60 * 1000)
 
@@ -269,6 +270,24 @@ out:
 }
 
 /* ---- accounts ---------------------------------------------------------------- */
+/* Namespaces that would sit where the server's own paths are (/api/...,
+ * /datasets/ns/name, /settings/..., /v1/...): a user or org of that name
+ * would have repos no URL reaches, or pages in place of the UI's. */
+static const char *const reserved_names[] = {
+        "api",  "assets",        "avatars",  "chat",   "datasets", "detokenize",
+        "docs", "health",        "login",    "logout", "metrics",  "models",
+        "new",  "organizations", "settings", "spaces", "tokenize", "tokenizer_info",
+        "v1",
+};
+
+int auth_name_reserved(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(reserved_names); i++)
+		if (!strcasecmp(name, reserved_names[i]))
+			return 1;
+	return 0;
+}
+
 static int account_create(struct store *st, enum auth_account_kind kind, const char *name,
                           const char *fullname, const char *email, int is_admin, char *err,
                           size_t err_size)
@@ -281,6 +300,9 @@ static int account_create(struct store *st, enum auth_account_kind kind, const c
 		               "invalid name '%s': use letters, digits, '.', '_' and '-' (at most "
 		               "%d, starting with a letter or digit)",
 		               name ? name : "", AUTH_NAME_MAX);
+	if (auth_name_reserved(name))
+		return hd_fail(err, err_size, HD_EINVAL,
+		               "'%s' is reserved: the server's own pages use that path", name);
 	lower_copy(key, name, sizeof(key));
 	struct store_db *db = store_db_get(st);
 	rc = store_exec(db,

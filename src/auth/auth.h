@@ -78,6 +78,10 @@ int auth_authenticate(struct store *st, const char *token, struct auth_caller *o
 /* Name grammar (SECURITY P2): [A-Za-z0-9][A-Za-z0-9._-]*, at most 96 bytes,
  * no "..", "--", "-.", ".-", not ending in ".git" or "." or "-". 1 if ok. */
 int auth_name_valid(const char *name);
+/* 1 if name may not be a user or org: it is one of the server's own path
+ * prefixes ("api", "datasets", "spaces", "models", "settings", "v1", ...),
+ * in any case. Repo names are not affected. */
+int auth_name_reserved(const char *name);
 
 /* 0, HD_EINVAL (bad name), HD_EEXIST (user or org of that name, any case). */
 int auth_user_create(struct store *st, const char *name, const char *fullname, const char *email,

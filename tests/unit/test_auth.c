@@ -65,6 +65,16 @@ static void test_accounts(void)
 	CHECK_EQ_INT(auth_user_create(st, "ALICE", NULL, NULL, 0, err, sizeof(err)), HD_EEXIST);
 	CHECK_EQ_INT(auth_org_create(st, "Alice", NULL, err, sizeof(err)), HD_EEXIST);
 	CHECK_EQ_INT(auth_user_create(st, "../x", NULL, NULL, 0, err, sizeof(err)), HD_EINVAL);
+	/* The server's own path prefixes are no namespace, in any case. */
+	const char *reserved[] = {"api", "datasets", "Spaces", "MODELS", "settings", "v1"};
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
+		CHECK_EQ_INT(auth_user_create(st, reserved[i], NULL, NULL, 0, err, sizeof(err)),
+		             HD_EINVAL);
+		CHECK(strstr(err, "reserved") != NULL);
+		CHECK_EQ_INT(auth_org_create(st, reserved[i], NULL, err, sizeof(err)), HD_EINVAL);
+	}
+	CHECK(!auth_name_reserved("apis"));
+	CHECK(auth_name_valid("datasets")); /* still a fine repo name */
 	CHECK_EQ_INT(auth_user_create(st, "bob", NULL, NULL, 0, err, sizeof(err)), 0);
 	CHECK_EQ_INT(auth_user_create(st, "root", NULL, NULL, 1, err, sizeof(err)), 0);
 	CHECK_EQ_INT(auth_org_create(st, "acme", "ACME Inc", err, sizeof(err)), 0);
