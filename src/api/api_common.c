@@ -305,6 +305,25 @@ char *api_repo_url(struct http_req *req, enum hub_repo_type type, const char *id
 	return out;
 }
 
+/* Appends n bytes of a raw query parameter, percent-encoding whatever may
+ * not stand in a URI (a '>' or '"' would end the Link value early and let
+ * the request forge a second link). */
+static void append_query_part(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-._~!$&'()*+,;=:@/?%", c)) {
+			buf_putc(b, (char)c);
+		} else {
+			buf_putc(b, '%');
+			buf_putc(b, hex[c >> 4]);
+			buf_putc(b, hex[c & 15]);
+		}
+	}
+}
+
 void api_link_next(struct http_req *req, const char *cursor)
 {
 	struct buf b = BUF_INIT;
@@ -319,7 +338,7 @@ void api_link_next(struct http_req *req, const char *cursor)
 		    !(n == 6 && !strncmp(q, "cursor", 6))) {
 			if (!first)
 				buf_putc(&b, '&');
-			buf_append(&b, q, n);
+			append_query_part(&b, q, n);
 			first = 0;
 		}
 		q += n;

@@ -918,6 +918,14 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     assert.equal((await api(B, "GET", "/api/models/acme/priv", { token: ct })).status, 200, "re-added: access is back");
   });
 
+  it("H2: a crafted listing query cannot add a link of its own to the Link header", async () => {
+    const r = await rawRequest(B, "GET", '/api/models?limit=1&x=">;rel="next",<http://evil.invalid/>&y=%3E');
+    assert.equal(r.status, 200, r.describe());
+    const link = r.header("link") ?? "";
+    assert.match(link, /^<http:\/\/[^>]*>; rel="next"$/, `one absolute next link expected: ${link}`);
+    assert.ok(!link.includes("<http://evil"), `the query forged a link: ${link}`);
+  });
+
   it("afterwards: every object in the LFS store has the bytes its name says, and git fsck is clean", async () => {
     assert.ok(assertLfsStoreConsistent(srv.dataDir) >= 3, "expected the fixture's objects under lfs/");
     await assertReposFsckClean(srv.dataDir);
