@@ -38,31 +38,36 @@ static void entry_release(struct hub_tree_entry *e)
 	free(e->last_commit_title);
 }
 
-/* Fills e for a tree entry at full path: size from the object header, LFS
- * pointer fields when a small blob parses as one. 1 if the entry is a file
- * or directory (submodules and unreadable objects are skipped). */
-static int entry_fill(git_repository *repo, git_odb *odb, const git_tree_entry *te,
-                      const char *path, struct hub_tree_entry *e)
+/* Fills e's path, oid and kind from a tree entry at full path. 0 for what
+ * is neither a file nor a directory (a submodule): skipped. */
+static int entry_init(const git_tree_entry *te, const char *path, struct hub_tree_entry *e)
 {
 	git_object_t type = git_tree_entry_type(te);
-	const git_oid *id = git_tree_entry_id(te);
 
-	e->path = xstrdup(path);
-	git_oid_tostr(e->oid, sizeof(e->oid), id);
-	if (type == GIT_OBJECT_TREE) {
-		e->is_dir = 1;
-		return 1;
-	}
-	if (type != GIT_OBJECT_BLOB)
+	if (type != GIT_OBJECT_TREE && type != GIT_OBJECT_BLOB)
 		return 0;
+	e->path = xstrdup(path);
+	git_oid_tostr(e->oid, sizeof(e->oid), git_tree_entry_id(te));
+	e->is_dir = type == GIT_OBJECT_TREE;
+	return 1;
+}
+
+/* A file's size from its object header, and the LFS fields when a small
+ * blob parses as a pointer. Kept apart from entry_init because it reads the
+ * object: a tree page reads only the objects of its own entries. */
+static void entry_detail(git_repository *repo, git_odb *odb, struct hub_tree_entry *e)
+{
+	git_oid id;
 	size_t len = 0;
 	git_object_t otype;
-	if (git_odb_read_header(&len, &otype, odb, id) < 0)
-		return 0;
+
+	if (e->is_dir || git_oid_fromstr(&id, e->oid) < 0 ||
+	    git_odb_read_header(&len, &otype, odb, &id) < 0)
+		return;
 	e->size = (int64_t)len;
 	if (len <= LFS_POINTER_MAX) {
 		git_blob *blob = NULL;
-		if (git_blob_lookup(&blob, repo, id) == 0 &&
+		if (git_blob_lookup(&blob, repo, &id) == 0 &&
 		    lfs_pointer_parse(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
 		                      e->lfs_oid, &e->lfs_size)) {
 			e->is_lfs = 1;
@@ -71,12 +76,12 @@ static int entry_fill(git_repository *repo, git_odb *odb, const git_tree_entry *
 		}
 		git_blob_free(blob);
 	}
-	return 1;
 }
 
-/* Appends the entries of tree (preorder, git order) under prefix. */
-static int collect(git_repository *repo, git_odb *odb, const git_tree *tree, const char *prefix,
-                   int recursive, int files_only, int depth, struct entry_vec *out)
+/* Appends the entries of tree (preorder, git order) under prefix: paths,
+ * oids and kinds only (entry_detail adds sizes). */
+static int collect(git_repository *repo, const git_tree *tree, const char *prefix, int recursive,
+                   int files_only, int depth, struct entry_vec *out)
 {
 	size_t n = git_tree_entrycount(tree);
 
@@ -93,20 +98,19 @@ static int collect(git_repository *repo, git_odb *odb, const git_tree *tree, con
 			free(path);
 			return HD_ETOOBIG;
 		}
-		if (entry_fill(repo, odb, te, path, &tmp)) {
-			if (!(files_only && tmp.is_dir))
+		if (entry_init(te, path, &tmp)) {
+			int is_dir = tmp.is_dir;
+			if (!(files_only && is_dir))
 				*entry_push(out) = tmp;
 			else
 				entry_release(&tmp);
-			if (recursive && tmp.is_dir) {
+			if (recursive && is_dir) {
 				git_tree *sub = NULL;
 				if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)) == 0)
-					rc = collect(repo, odb, sub, path, recursive, files_only,
+					rc = collect(repo, sub, path, recursive, files_only,
 					             depth + 1, out);
 				git_tree_free(sub);
 			}
-		} else {
-			entry_release(&tmp);
 		}
 		free(path);
 		if (rc)
@@ -248,7 +252,7 @@ int hub_tree_list(struct hub *h, const struct auth_caller *c, const struct hub_r
 		rc = git_err(err, HD_EINTERNAL, "opening the object database");
 		goto out;
 	}
-	rc = collect(repo, odb, sub ? sub : root, path, recursive, 0, 0, &all);
+	rc = collect(repo, sub ? sub : root, path, recursive, 0, 0, &all);
 	if (rc) {
 		hub_fail(err, rc, NULL, "tree too large");
 		goto out;
@@ -260,8 +264,10 @@ int hub_tree_list(struct hub *h, const struct auth_caller *c, const struct hub_r
 	size_t start = (size_t)HD_MIN((uint64_t)offset, (uint64_t)all.n);
 	size_t end = HD_MIN(start + limit, all.n);
 	out->entries = xcalloc(end - start + 1, sizeof(struct hub_tree_entry));
-	for (size_t i = start; i < end; i++)
+	for (size_t i = start; i < end; i++) {
+		entry_detail(repo, odb, &all.v[i]);
 		out->entries[out->n++] = all.v[i];
+	}
 	for (size_t i = 0; i < all.n; i++)
 		if (i < start || i >= end)
 			entry_release(&all.v[i]);
@@ -323,10 +329,10 @@ int hub_paths_info(struct hub *h, const struct auth_caller *c, const struct hub_
 			continue;
 		struct hub_tree_entry e;
 		memset(&e, 0, sizeof(e));
-		if (entry_fill(repo, odb, te, paths[i], &e))
+		if (entry_init(te, paths[i], &e)) {
+			entry_detail(repo, odb, &e);
 			out->entries[out->n++] = e;
-		else
-			entry_release(&e);
+		}
 		git_tree_entry_free(te);
 	}
 	if (expand)
@@ -367,7 +373,9 @@ int hub_repo_info(struct hub *h, const struct auth_caller *c, const struct hub_r
 			rc = git_err(err, HD_EINTERNAL, "opening the object database");
 			goto out;
 		}
-		rc = collect(repo, odb, root, "", 1, 1, 0, &sib);
+		rc = collect(repo, root, "", 1, 1, 0, &sib);
+		for (size_t i = 0; !rc && i < sib.n; i++)
+			entry_detail(repo, odb, &sib.v[i]);
 		if (rc) {
 			for (size_t i = 0; i < sib.n; i++)
 				entry_release(&sib.v[i]);
