@@ -25,11 +25,11 @@ const root = path.resolve(here, "..");
 const HUDDLE = process.env.HUDDLE_BIN || path.join(root, "build/huddle");
 const CACHE = path.join(here, ".cache");
 
-const opts = { models: "110m-q8_0,1.1b-q4_k_m", streams: "1,4,8,16", rounds: "2", prompt: "32", gen: "64", threads: "", out: "" };
+const opts = { models: "110m-q8_0,1.1b-q4_k_m", streams: "1,4,8,16", rounds: "2", prompt: "16", gen: "64", threads: "", out: "" };
 for (let i = 2; i < process.argv.length; i++) {
   const m = /^--([a-z]+)(?:=(.*))?$/.exec(process.argv[i]);
   if (!m || !(m[1] in opts)) {
-    console.error(`bench/serve: unknown option ${process.argv[i]}\nusage: bench/serve [--models 110m-q8_0,1.1b-q4_k_m] [--streams 1,4,8,16] [--rounds 2] [--prompt 32] [--gen 64] [--threads N] [--out results.json]`);
+    console.error(`bench/serve: unknown option ${process.argv[i]}\nusage: bench/serve [--models 110m-q8_0,1.1b-q4_k_m] [--streams 1,4,8,16] [--rounds 2] [--prompt 16] [--gen 64] [--threads N] [--out results.json]`);
     process.exit(2);
   }
   opts[m[1]] = m[2] ?? process.argv[++i];
@@ -101,7 +101,7 @@ async function stream(srv, model, ids, t0) {
   const res = await fetch(srv.url + "/v1/completions", {
     method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${srv.token}` },
-    body: JSON.stringify({ model, prompt: ids, max_tokens: Number(opts.gen), temperature: 0, logit_bias: { 2: -100 }, stream: true, stream_options: { include_usage: true }, logprobs: 0 }),
+    body: JSON.stringify({ model, prompt: ids, max_tokens: Number(opts.gen), temperature: 0, logit_bias: { 2: -100 }, stream: true, stream_options: { include_usage: true } }),
   });
   if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
   const dec = new TextDecoder();
@@ -114,7 +114,7 @@ async function stream(srv, model, ids, t0) {
       buf = buf.slice(i + 2);
       if (!ev.startsWith("data: ") || ev === "data: [DONE]") continue;
       const j = JSON.parse(ev.slice(6));
-      if (ttft === null && j.choices?.[0]?.logprobs?.tokens?.length) ttft = performance.now() - t0;
+      if (ttft === null && j.choices?.[0]?.text) ttft = performance.now() - t0;
       if (j.usage) tokens = j.usage.completion_tokens;
     }
   }

@@ -80,6 +80,22 @@ describe("inference: models from the hub", () => {
     assert.equal((await metrics(srv.url)).huddle_model_loads_total, loads);
   });
 
+  it("concurrent first requests share one load; a GGUF stored as a plain git blob is served too", async () => {
+    await hub.createRepo(C({ repo: "alice/burst" }));
+    await push("alice/burst", files[7], "b.gguf");
+    const l0 = (await metrics(srv.url)).huddle_model_loads_total;
+    const outs = await Promise.all(Array.from({ length: 8 }, () => text(alice, "alice/burst")));
+    assert.deepEqual(outs, Array(8).fill(refs[7]));
+    assert.equal((await metrics(srv.url)).huddle_model_loads_total, l0 + 1);
+    // without the *.gguf LFS rule a small GGUF is a regular blob in git
+    await hub.createRepo(C({ repo: "alice/plain" }));
+    await hub.uploadFiles(C({ repo: "alice/plain", files: [{ path: ".gitattributes", content: new Blob(["*.bin filter=lfs diff=lfs merge=lfs -text\n"]) }] }));
+    await push("alice/plain", files[5], "plain.gguf");
+    const tree = await api(srv.url, "GET", "/api/models/alice/plain/tree/main", { token: alice });
+    assert.ok(!tree.json.find((e) => e.path === "plain.gguf").lfs, "stored as a regular file");
+    assert.equal(await text(alice, "alice/plain"), refs[5]);
+  });
+
   it("@branch selects the revision", async () => {
     await hub.createBranch(C({ repo: "alice/tiny", branch: "dev", revision: "main" }));
     await push("alice/tiny", files[7], "tiny.gguf", { branch: "dev" });
@@ -117,7 +133,7 @@ describe("inference: models from the hub", () => {
     assert.ok(!ids.includes("alice/nogguf"));
     assert.equal(r.json.data.find((m) => m.id === "alice/tiny").owned_by, "alice");
     const tagged = await api(srv.url, "GET", "/api/models?filter=gguf");
-    assert.deepEqual(tagged.json.map((m) => m.id).sort(), ["alice/quants", "alice/tiny"]);
+    assert.deepEqual(tagged.json.map((m) => m.id).sort(), ["alice/burst", "alice/plain", "alice/quants", "alice/tiny"]);
   });
 
   it("a private model is 'not found' to others, exactly like a missing one (V6)", async () => {
@@ -170,6 +186,20 @@ describe("inference: models from the hub", () => {
     const list = await api(srv.url, "GET", "/v1/models");
     assert.ok(!list.json.data.some((m) => m.id === "alice/priv"));
     assert.ok(list.json.data.some((m) => m.id === "alice/tiny"));
+  });
+
+  it("--model REPO[:QUANT] preloads at start; an unknown one stops the start", async () => {
+    await srv.stop();
+    srv = await srv.restart({ args: ["--model", "alice/quants:Q8_0", "--model", "alice/priv"] });
+    const m = await metrics(srv.url);
+    assert.equal(m.huddle_models_loaded, 2);
+    assert.equal(await text(alice, "alice/quants:Q8_0"), refs.q8);
+    assert.equal((await metrics(srv.url)).huddle_model_loads_total, 2, "served from the preload");
+    // preloading is no grant: mallory still cannot see the private one
+    assert.equal((await greedy(mallory, "alice/priv")).status, 404);
+    await srv.stop();
+    await assert.rejects(srv.restart({ args: ["--model", "nobody/none"] }), /nobody\/none/);
+    srv = await srv.restart({});
   });
 
   it("least recently used models are evicted under the memory budget", async () => {
