@@ -35,6 +35,7 @@ struct infer_exec {
 	float *logits; /* (max_batch, n_vocab) */
 	int32_t *out_row; /* item -> logits row, -1 if none */
 	int32_t *out_item;
+	struct infer_batch_item *eval_items; /* (max_batch), for infer_eval */
 	void *mm_scratch;
 	/* attention scratch per thread */
 	float *att_s; /* (n_threads, max_ctx) */
@@ -121,6 +122,7 @@ struct infer_exec *infer_exec_new(const struct infer_model *m, int n_threads, in
 	x->logits = xmalloc_array(B * (size_t)hp->n_vocab, sizeof(float));
 	x->out_row = xmalloc_array(B, sizeof(int32_t));
 	x->out_item = xmalloc_array(B, sizeof(int32_t));
+	x->eval_items = xmalloc_array(B, sizeof(*x->eval_items));
 	size_t sc = mm_scratch(&m->output, (int32_t)B);
 	for (int32_t l = 0; l < hp->n_layer; l++) {
 		const struct infer_layer *ly = &m->layers[l];
@@ -153,6 +155,7 @@ void infer_exec_free(struct infer_exec *x)
 	free(x->logits);
 	free(x->out_row);
 	free(x->out_item);
+	free(x->eval_items);
 	free(x->mm_scratch);
 	free(x->att_s);
 	free(x->att_q);
@@ -373,7 +376,7 @@ int infer_eval(struct infer_exec *x, struct infer_session *s, const int32_t *tok
 		return hd_fail(err, err_size, HD_EINVAL,
 		               "infer: %d tokens do not fit in the context (%d of %d used)", n,
 		               s->n_past, s->n_ctx);
-	items = xmalloc_array((size_t)HD_MIN(n, x->max_batch), sizeof(*items));
+	items = x->eval_items;
 	for (int32_t done = 0; done < n && !rc;) {
 		const int32_t k = HD_MIN(n - done, x->max_batch);
 		const int32_t base = s->n_past;
@@ -396,6 +399,5 @@ int infer_eval(struct infer_exec *x, struct infer_session *s, const int32_t *tok
 		}
 		done += k;
 	}
-	free(items);
 	return rc;
 }

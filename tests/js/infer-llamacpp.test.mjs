@@ -29,9 +29,10 @@ const PROMPTS = [
   "a",
 ];
 
-describe("stories260K: tokens and greedy generation like llama.cpp", { skip: !STORIES && "stories260K.gguf not found" }, () => {
+describe("stories260K: tokens and greedy generation like llama.cpp", () => {
   let ref;
   before(async () => {
+    assert.ok(STORIES, "stories260K.gguf not found: set HUDDLE_SHARED_DATA to the shared/data folder");
     ref = await refModel(STORIES);
   });
   after(async () => {

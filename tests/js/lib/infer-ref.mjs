@@ -17,11 +17,13 @@ import { getLlama } from "node-llama-cpp";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const HUDDLE_BIN = process.env.HUDDLE_BIN || path.resolve(here, "../../../build/huddle");
-// The shared test data sits beside the checkout.
+// The shared test data sits beside the checkout; scripts/check exports
+// $HUDDLE_SHARED_DATA. Missing data fails the tests (never a silent skip).
 export const STORIES = [
+  process.env.HUDDLE_SHARED_DATA && path.join(process.env.HUDDLE_SHARED_DATA, "models/stories260K.gguf"),
   path.resolve(here, "../../../../shared/data/models/stories260K.gguf"),
   "/work/shared/data/models/stories260K.gguf",
-].find((p) => fs.existsSync(p));
+].find((p) => p && fs.existsSync(p));
 
 export function huddle(...args) {
   return new Promise((resolve, reject) => {
