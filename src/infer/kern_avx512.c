@@ -134,13 +134,17 @@ AVX512 INLINE __m512i load_d16(const uint8_t *p, size_t rb)
 	        p, 1);
 }
 
-/* The fifth bits of elements 4g..4g+3 from qh dwords, as 0x10 per byte. */
+/* The fifth bits of elements 4g..4g+3 from qh dwords, as 0x10 per byte: a
+ * 16-entry table indexed by the 4 bits. */
 AVX512 INLINE __m512i fifth_bits(__m512i qh, int g)
 {
 	const __m512i nib =
 	        _mm512_and_si512(_mm512_srli_epi32(qh, (unsigned)(4 * g)), _mm512_set1_epi32(15));
-	const __m512i spread = _mm512_mullo_epi32(nib, _mm512_set1_epi32(0x00204081));
-	return _mm512_slli_epi32(_mm512_and_si512(spread, _mm512_set1_epi32(0x01010101)), 4);
+	const __m512i spread = _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010,
+	                                         0x00100000, 0x00100010, 0x00101000, 0x00101010,
+	                                         0x10000000, 0x10000010, 0x10001000, 0x10001010,
+	                                         0x10100000, 0x10100010, 0x10101000, 0x10101010);
+	return _mm512_permutexvar_epi32(nib, spread);
 }
 
 /* Fast paths for full 16-row tiles: transpose the raw bytes, then take the
@@ -298,6 +302,64 @@ AVX512 INLINE int unpack_levels_fast(uint32_t t, const uint8_t *rows, size_t rb,
 	}
 }
 
+/* The 6-bit scales and mins of a Q4_K/Q5_K super-block for 16 rows at once:
+ * bytes 0-3 of sc[0] are scales 0-3 of each row, sc[1] scales 4-7, m the
+ * same for the mins (the bit layout of kern_scale_min_k4). */
+struct k4_scales {
+	__m512 d, dmin;
+	__m512i sc[2], m[2];
+};
+
+AVX512 INLINE void k4_scales16(const uint8_t *p, size_t rb, struct k4_scales *ks)
+{
+	const __m512i u0 = load_d16(p + 4, rb), u1 = load_d16(p + 8, rb), u2 = load_d16(p + 12, rb);
+	const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f);
+	const __m512i m2 = _mm512_set1_epi32(0x30303030);
+	ks->d = load_h16(p, rb);
+	ks->dmin = load_h16(p + 2, rb);
+	ks->sc[0] = _mm512_and_si512(u0, m6);
+	ks->m[0] = _mm512_and_si512(u1, m6);
+	ks->sc[1] = _mm512_or_si512(_mm512_and_si512(u2, m4),
+	                            _mm512_and_si512(_mm512_srli_epi32(u0, 2), m2));
+	ks->m[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
+	                           _mm512_and_si512(_mm512_srli_epi32(u1, 2), m2));
+}
+
+/* dw = d * sc_j, mw = -(dmin * m_j) of 16 rows, as kern_row_levels. */
+AVX512 INLINE void k4_scale(const struct k4_scales *ks, int j, __m512 *dw, __m512 *mw)
+{
+	const unsigned sh = (unsigned)(8 * (j % 4));
+	const __m512i ff = _mm512_set1_epi32(0xff);
+	const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(ks->sc[j / 4], sh), ff);
+	const __m512i m = _mm512_and_si512(_mm512_srli_epi32(ks->m[j / 4], sh), ff);
+	*dw = _mm512_mul_ps(ks->d, _mm512_cvtepi32_ps(sc));
+	const __m512 dm = _mm512_mul_ps(ks->dmin, _mm512_cvtepi32_ps(m));
+	*mw = _mm512_castsi512_ps(
+	        _mm512_xor_si512(_mm512_castps_si512(dm), _mm512_set1_epi32((int)0x80000000u)));
+}
+
+/* The 16 int8 scales and the d of a Q6_K super-block for 16 rows. */
+struct q6_scales {
+	__m512 d;
+	__m512i s[4]; /* bytes 0-3 of s[i]: scales 4i..4i+3 of each row */
+};
+
+AVX512 INLINE void q6k_scales16(const uint8_t *p, size_t rb, struct q6_scales *qs)
+{
+	qs->d = load_h16(p + 208, rb);
+	for (int i = 0; i < 4; i++)
+		qs->s[i] = load_d16(p + 192 + 4 * i, rb);
+}
+
+/* dw = d * sc_j, mw = -32 dw of 16 rows, as kern_row_levels. */
+AVX512 INLINE void q6k_scale(const struct q6_scales *qs, int j, __m512 *dw, __m512 *mw)
+{
+	const unsigned shl = (unsigned)(24 - 8 * (j % 4));
+	const __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(qs->s[j / 4], shl), 24);
+	*dw = _mm512_mul_ps(qs->d, _mm512_cvtepi32_ps(sc));
+	*mw = _mm512_mul_ps(*dw, _mm512_set1_ps(-32.f));
+}
+
 AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int n,
                                  const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
                                  const uint8_t *pf, size_t pf_len)
@@ -333,59 +395,33 @@ AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int
 		}
 	}
 	if (t == TENSOR_Q4_K || t == TENSOR_Q5_K) {
+		const size_t bsize =
+		        t == TENSOR_Q5_K ? sizeof(struct blk_q5_k) : sizeof(struct blk_q4_k);
 		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
-			__m256i dv[16], mv[16];
-			__m512i dt[8], mt[8];
-			for (int r = 0; r < R5; r++) {
-				const uint8_t *row = rows + rb * (size_t)r;
-				const int five = t == TENSOR_Q5_K;
-				const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + sb;
-				const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + sb;
-				__m256 d, m;
-				kx_scales_k4(five ? x5->scales : x4->scales,
-				             kx_h2f(five ? x5->d : x4->d),
-				             kx_h2f(five ? x5->dmin : x4->dmin), &d, &m);
-				dv[r] = _mm256_castps_si256(d);
-				mv[r] = _mm256_castps_si256(m);
-			}
-			t16x8(dv, dt);
-			t16x8(mv, mt);
+			struct k4_scales ks;
+			k4_scales16(rows + bsize * (size_t)sb, rb, &ks);
 			for (int j = 0; j < 8; j++) {
 				uint8_t *ob =
 				        out + wblk * (size_t)(8 * sb + j - b0) + (size_t)R5 * 32;
-				_mm512_storeu_si512(ob, dt[j]);
-				_mm512_storeu_si512(ob + 64, mt[j]);
+				__m512 dw, mw;
+				k4_scale(&ks, j, &dw, &mw);
+				_mm512_storeu_ps(kern_fptr(ob), dw);
+				_mm512_storeu_ps(kern_fptr(ob + 64), mw);
 			}
 		}
 	} else if (t == TENSOR_Q6_K) {
-		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++)
-			for (int half = 0; half < 2; half++) {
-				__m256i dv[16], mv[16];
-				__m512i dt[8], mt[8];
-				for (int r = 0; r < R5; r++) {
-					const struct blk_q6_k *x =
-					        (const struct blk_q6_k *)(rows + rb * (size_t)r) +
-					        sb;
-					const __m256 ds = _mm256_mul_ps(
-					        _mm256_set1_ps(kx_h2f(x->d)),
-					        _mm256_cvtepi32_ps(
-					                _mm256_cvtepi8_epi32(_mm_loadl_epi64(
-					                        (const __m128i *)(x->scales +
-					                                          8 * half)))));
-					dv[r] = _mm256_castps_si256(ds);
-					mv[r] = _mm256_castps_si256(
-					        _mm256_mul_ps(ds, _mm256_set1_ps(-32.f)));
-				}
-				t16x8(dv, dt);
-				t16x8(mv, mt);
-				for (int j = 0; j < 8; j++) {
-					uint8_t *ob = out +
-					              wblk * (size_t)(16 * sb + 8 * half + j - b0) +
-					              (size_t)R5 * 16;
-					_mm512_storeu_si512(ob, dt[j]);
-					_mm512_storeu_si512(ob + 64, mt[j]);
-				}
+		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
+			struct q6_scales qs;
+			q6k_scales16(rows + sizeof(struct blk_q6_k) * (size_t)sb, rb, &qs);
+			for (int j = 0; j < 16; j++) {
+				uint8_t *ob =
+				        out + wblk * (size_t)(16 * sb + j - b0) + (size_t)R5 * 16;
+				__m512 dw, mw;
+				q6k_scale(&qs, j, &dw, &mw);
+				_mm512_storeu_ps(kern_fptr(ob), dw);
+				_mm512_storeu_ps(kern_fptr(ob + 64), mw);
 			}
+		}
 	} else {
 		/* one fp16 d (and for Q4_1/Q5_1 an fp16 m) per row and block: 16 at once */
 		size_t doff = 0, moff = 0, bsize;
@@ -518,6 +554,217 @@ AVX512 static void tile_int_avx512(int mr, int nr, const struct kern_shape *sh, 
 			NC_CASES(16)
 		else
 			NC_CASES(32)
+	}
+}
+
+/* ---- int path: fused generation kernel ---------------------------------- *
+ * For one to three activation rows the tile is not worth storing: the
+ * transposed level vectors of a block go straight into VPDPBUSD. The
+ * operations per element are those of unpack_tile16 + tile_int_nc, in the
+ * same order, so the bits are the same. Full 16-row tiles only.
+ */
+#define GV_NC 3
+
+/* One block of 16 rows (levels wg[0..ng), scales dw, mw) into NC sums. */
+AVX512 INLINE void gv_block(const int NC, const int ng, const uint8_t *x, size_t st,
+                            const struct kern_shape *sh, int64_t b, const __m512i *wg, __m512 dw,
+                            __m512 mw, __m512 *acc)
+{
+	const int G = sh->group;
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++) {
+		const uint8_t *xc = x + (size_t)c * st;
+		__m512i is = _mm512_setzero_si512();
+#pragma GCC unroll 8
+		for (int g = 0; g < ng; g++) {
+			int32_t xv;
+			memcpy(&xv, xc + G * b + 4 * g, 4);
+			is = _mm512_dpbusd_epi32(is, wg[g], _mm512_set1_epi32(xv));
+		}
+		const __m512 sc = _mm512_mul_ps(dw, _mm512_set1_ps(kern_cfptr(xc + sh->x_d)[b]));
+		acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[c]);
+		acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(kern_cfptr(xc + sh->x_g)[b]), acc[c]);
+	}
+}
+
+AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size_t rb,
+                             const struct kern_shape *sh, const uint8_t *x,
+                             const struct kern_span *sp, float *out, int64_t ldo, const uint8_t *pf,
+                             size_t pf_len)
+{
+	const int G = sh->group;
+	const int64_t b0 = sp->k0 / G, b1 = sp->k1 / G;
+	const size_t st = sh->stride;
+	const __m512i m4 = _mm512_set1_epi8(15);
+	__m512 acc[GV_NC];
+
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++)
+		acc[c] = sp->first ? _mm512_setzero_ps() : _mm512_loadu_ps(sp->acc + c * sp->ldacc);
+	switch (t) {
+	case TENSOR_Q4_0:
+	case TENSOR_Q4_1:
+	case TENSOR_Q5_0:
+	case TENSOR_Q5_1: {
+		size_t bsize, qs_off, qh_off = 0, m_off = 0;
+		float mul = 0;
+		switch (t) {
+		case TENSOR_Q4_0:
+			bsize = sizeof(struct blk_q4_0);
+			qs_off = 2;
+			mul = -8.f;
+			break;
+		case TENSOR_Q4_1:
+			bsize = sizeof(struct blk_q4_1);
+			qs_off = 4;
+			m_off = 2;
+			break;
+		case TENSOR_Q5_0:
+			bsize = sizeof(struct blk_q5_0);
+			qs_off = 6;
+			qh_off = 2;
+			mul = -16.f;
+			break;
+		default:
+			bsize = sizeof(struct blk_q5_1);
+			qs_off = 8;
+			qh_off = 4;
+			m_off = 2;
+			break;
+		}
+		for (int64_t b = b0; b < b1; b++) {
+			const uint8_t *p = rows + bsize * (size_t)b;
+			__m512i q[4], wg[8];
+			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+			t16x4_load(p + qs_off, rb, q);
+			const __m512i qh =
+			        qh_off ? load_d16(p + qh_off, rb) : _mm512_setzero_si512();
+#pragma GCC unroll 4
+			for (int g = 0; g < 4; g++) {
+				wg[g] = _mm512_and_si512(q[g], m4);
+				wg[g + 4] = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+				if (qh_off) {
+					wg[g] = _mm512_or_si512(wg[g], fifth_bits(qh, g));
+					wg[g + 4] =
+					        _mm512_or_si512(wg[g + 4], fifth_bits(qh, g + 4));
+				}
+			}
+			const __m512 d = load_h16(p, rb);
+			const __m512 m = m_off ? load_h16(p + m_off, rb)
+			                       : _mm512_mul_ps(d, _mm512_set1_ps(mul));
+			gv_block(NC, 8, x, st, sh, b, wg, d, m, acc);
+		}
+		break;
+	}
+	case TENSOR_Q8_0:
+		for (int64_t b = b0; b < b1; b++) {
+			const uint8_t *p = rows + sizeof(struct blk_q8_0) * (size_t)b;
+			__m512i wg[8];
+			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+			t16x8_load(p + 2, rb, wg);
+#pragma GCC unroll 8
+			for (int g = 0; g < 8; g++)
+				wg[g] = _mm512_xor_si512(wg[g], _mm512_set1_epi8((char)0x80));
+			const __m512 d = load_h16(p, rb);
+			gv_block(NC, 8, x, st, sh, b, wg, d,
+			         _mm512_mul_ps(d, _mm512_set1_ps(-128.f)), acc);
+		}
+		break;
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K: {
+		const int five = t == TENSOR_Q5_K;
+		const size_t bsize = five ? sizeof(struct blk_q5_k) : sizeof(struct blk_q4_k);
+		const size_t qs_off = five ? 48 : 16;
+		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
+			const uint8_t *p = rows + bsize * (size_t)sb;
+			struct k4_scales ks;
+			__m512i qh[8];
+			k4_scales16(p, rb, &ks);
+			if (five)
+				t16x8_load(p + 16, rb, qh);
+			for (int c = 0; c < 4; c++) {
+				__m512i q[8], wg[8];
+				kx_pf_step(pf, pf_len, 4 * (sb - b0 / 8) + c, (b1 - b0) / 2);
+				t16x8_load(p + qs_off + 32 * (size_t)c, rb, q);
+#pragma GCC unroll 2
+				for (int half = 0; half < 2; half++) {
+					const int j = 2 * c + half;
+#pragma GCC unroll 8
+					for (int g = 0; g < 8; g++) {
+						wg[g] = _mm512_and_si512(
+						        half ? _mm512_srli_epi16(q[g], 4) : q[g],
+						        m4);
+						if (five) {
+							const __m512i h = _mm512_and_si512(
+							        _mm512_srli_epi16(qh[g],
+							                          (unsigned)j),
+							        _mm512_set1_epi8(1));
+							wg[g] = _mm512_or_si512(
+							        wg[g], _mm512_slli_epi16(h, 4));
+						}
+					}
+					__m512 dw, mw;
+					k4_scale(&ks, j, &dw, &mw);
+					gv_block(NC, 8, x, st, sh, 8 * sb + j, wg, dw, mw, acc);
+				}
+			}
+		}
+		break;
+	}
+	case TENSOR_Q6_K:
+		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
+			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
+			struct q6_scales qs;
+			q6k_scales16(p, rb, &qs);
+			for (int h = 0; h < 2; h++) {
+				__m512i l0[8], l1[8], qh[8];
+				kx_pf_step(pf, pf_len, 2 * (sb - b0 / 16) + h, (b1 - b0) / 8);
+				t16x8_load(p + 64 * h, rb, l0);
+				t16x8_load(p + 64 * h + 32, rb, l1);
+				t16x8_load(p + 128 + 32 * h, rb, qh);
+				for (int k = 0; k < 4; k++) {
+					__m512i wg[8];
+#pragma GCC unroll 8
+					for (int g = 0; g < 8; g++) {
+						__m512i lo = (k & 1) ? l1[g] : l0[g];
+						if (k >= 2)
+							lo = _mm512_srli_epi16(lo, 4);
+						lo = _mm512_and_si512(lo, m4);
+						const __m512i hb = _mm512_and_si512(
+						        _mm512_srli_epi16(qh[g], (unsigned)(2 * k)),
+						        _mm512_set1_epi8(3));
+						wg[g] = _mm512_or_si512(lo,
+						                        _mm512_slli_epi16(hb, 4));
+					}
+					const int64_t blk = 16 * sb + 8 * h + 2 * k;
+					__m512 dw, mw;
+					q6k_scale(&qs, 8 * h + 2 * k, &dw, &mw);
+					gv_block(NC, 4, x, st, sh, blk, wg, dw, mw, acc);
+					q6k_scale(&qs, 8 * h + 2 * k + 1, &dw, &mw);
+					gv_block(NC, 4, x, st, sh, blk + 1, wg + 4, dw, mw, acc);
+				}
+			}
+		}
+		break;
+	default: break;
+	}
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++) {
+		if (sp->last)
+			_mm512_storeu_ps(out + c * ldo, acc[c]);
+		else
+			_mm512_storeu_ps(sp->acc + c * sp->ldacc, acc[c]);
+	}
+}
+
+AVX512 static void gemv16(uint32_t t, const uint8_t *rows, size_t rb, const struct kern_shape *sh,
+                          const uint8_t *x, int nc, const struct kern_span *sp, float *out,
+                          int64_t ldo, const uint8_t *pf, size_t pf_len)
+{
+	switch (nc) {
+	case 1: gemv16_nc(1, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
+	case 2: gemv16_nc(2, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
+	default: gemv16_nc(3, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
 	}
 }
 
@@ -690,6 +937,7 @@ const struct kern_isa_ops kern_ops_avx512 = {
         .unpack_tile = {KERN_FOR_INT_TYPES(TILE_ENTRY)},
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx512,
+        .gemv = gemv16,
         .tile_float = tile_float_avx512,
         .dot_f32 = dot_f32_avx512,
         .dot_f16 = dot_f16_avx512,

@@ -206,6 +206,14 @@ struct kern_span {
 typedef void (*kern_tile_fn)(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                              const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo);
 
+/* Optional fused unpack + tile for 1..3 activation rows and a full tile of
+ * R rows: the same results as unpack_tile then tile_int, without storing
+ * the tile. sp is not NULL; its k0, k1 are element positions in the rows. */
+typedef void (*kern_gemv_fn)(uint32_t t, const uint8_t *rows, size_t row_bytes,
+                             const struct kern_shape *sh, const uint8_t *x, int nr,
+                             const struct kern_span *sp, float *out, int64_t ldo, const uint8_t *pf,
+                             size_t pf_len);
+
 struct kern_isa_ops {
 	const char *name;
 	int rows; /* R: rows in an int-path tile */
@@ -213,6 +221,7 @@ struct kern_isa_ops {
 	kern_unpack_tile_fn unpack_tile[TENSOR_TYPE_MAX]; /* int path */
 	kern_pack_fn pack[TENSOR_TYPE_MAX];
 	kern_tile_fn tile_int;
+	kern_gemv_fn gemv; /* may be NULL */
 	kern_tile_fn tile_float;
 	kern_vec_dot_fn dot_f32, dot_f16, dot_bf16; /* plain vec dots for the float types */
 	int tile_m_float, tile_n_float; /* the float tile's register block */

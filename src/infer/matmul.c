@@ -102,6 +102,12 @@ static void mm_rows_int(struct mm_ctx *c, int64_t i, int mr, uint8_t *wbuf, floa
 		pf = c->w + (size_t)(i + tm) * c->w_row;
 		pf_len = c->w_row * (size_t)HD_MIN((int64_t)tm, c->n_rows - i - tm);
 	}
+	if (o->gemv && mr == tm) { /* fused: no tile to keep small, one pass */
+		const struct kern_span sp = {0, k, 1, 1, accb, tm};
+		o->gemv(c->t, rows, c->w_row, &c->sh, c->xp, (int)c->n_tok, &sp, c->out + i,
+		        c->n_rows, pf, pf_len);
+		return;
+	}
 	for (int64_t k0 = 0; k0 < k; k0 += KS_GEMV(G)) {
 		const int64_t k1 = HD_MIN(k, k0 + KS_GEMV(G));
 		const size_t p0 = pf_len * (size_t)k0 / (size_t)k,
