@@ -11,14 +11,21 @@
 
 static const struct cmd_def commands[] = {
         {"version", cmd_version, "huddle version"},
-        {"run", cmd_run, "huddle run MODEL -p PROMPT [-n N] [-t THREADS] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N]"},
+        {"run", cmd_run,
+         "huddle run MODEL -p PROMPT [-n N] [-t THREADS] [--temp T] [--top-k K] [--top-p P] "
+         "[--min-p P] [--repeat-penalty R] [--seed S] [--ctx N]"},
         {"bench", cmd_bench, "huddle bench MODEL [-p 128] [-n 64] [-t THREADS] [-r REPS]"},
-        {"gen-model", cmd_gen_model, "huddle gen-model OUT.gguf [--dim N --layers N --type T ...] (random weights, for tests and benchmarks)"},
+        {"gen-model", cmd_gen_model,
+         "huddle gen-model OUT.gguf [--dim N --layers N --type T ...] (random weights, for tests "
+         "and benchmarks)"},
         {"tokenize", cmd_tokenize, "huddle tokenize MODEL [--no-bos] [--parse-special] [TEXT]"},
         {"user", cmd_user, "huddle user create NAME [--admin] [--fullname X] [--email X]"},
         {"org", cmd_org, "huddle org create NAME | add-member ORG USER --role R | remove-member"},
-        {"token", cmd_token, "huddle token create --user U [--role R] [--repo T/NS/N] | list | revoke"},
-        {"chat-template", cmd_chat_template, "huddle chat-template [--default | TEMPLATE_FILE] [--max-output BYTES ...] < CONTEXT.json"},
+        {"token", cmd_token,
+         "huddle token create --user U [--role R] [--repo T/NS/N] | list | revoke"},
+        {"chat-template", cmd_chat_template,
+         "huddle chat-template [--default | TEMPLATE_FILE] [--max-output BYTES ...] < "
+         "CONTEXT.json"},
         {"serve", cmd_serve, "huddle serve [--host ADDR] [--port N] [--public-url URL] ..."},
         {"git-hook", cmd_git_hook, "huddle git-hook pre-receive UID (git runs it during pushes)"},
 };
