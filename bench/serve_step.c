@@ -1,0 +1,70 @@
+/*
+ * bench/serve_step.c: the engine's side of continuous batching, without
+ * HTTP or the scheduler: the time of one infer_forward over B decode items
+ * (B sessions at position 16.., one token each, logits for each), for
+ * B = 1, 2, 4, 8, 16. What bench/serve's aggregate tokens/s can reach is
+ * B / step time; this shows how the batched matmuls scale.
+ *
+ *   cc -O2 -Isrc -o /tmp/serve_step bench/serve_step.c build/libhdinfer.a \
+ *      build/libhdcore.a -lpcre2-8 -lutf8proc -lcrypto -ljansson -lm -lpthread
+ *   /tmp/serve_step bench/.cache/1.1b-q4_k_m.gguf [THREADS] [STEPS]
+ */
+#include "core/core.h"
+#include "infer/infer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv)
+{
+	struct infer_model *m;
+	char err[256];
+	if (argc < 2) {
+		fprintf(stderr, "usage: serve_step MODEL.gguf [THREADS] [STEPS]\n");
+		return 2;
+	}
+	if (infer_model_load(argv[1], &m, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	const int threads = argc > 2 ? atoi(argv[2]) : 2, steps = argc > 3 ? atoi(argv[3]) : 16;
+	const int32_t n_vocab = infer_model_hparams(m)->n_vocab;
+	struct infer_exec *x = infer_exec_new(m, threads, 16);
+	struct infer_session *s[16];
+	struct infer_batch_item it[16];
+	for (int i = 0; i < 16; i++) {
+		int32_t toks[16];
+		s[i] = infer_session_new(m, 256);
+		for (int k = 0; k < 16; k++)
+			toks[k] = 3 + (i * 97 + k * 13) % (n_vocab - 3);
+		if (infer_eval(x, s[i], toks, 16, 0, NULL, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+	}
+	printf("# %s, %d threads, %d steps per batch size\n", infer_model_desc(m), threads, steps);
+	printf("| B | ms/step | tok/s | vs B=1 |\n|---|---|---|---|\n");
+	double base = 0;
+	for (int B = 1; B <= 16; B *= 2) {
+		for (int i = 0; i < 16; i++)
+			infer_session_truncate(s[i], 16);
+		double t0 = time_mono_s();
+		for (int st = 0; st < steps; st++) {
+			for (int i = 0; i < B; i++)
+				it[i] = (struct infer_batch_item){s[i], 16 + st, 5 + i, 1};
+			if (infer_forward(x, it, B, err, sizeof(err))) {
+				fprintf(stderr, "%s\n", err);
+				return 1;
+			}
+		}
+		double dt = time_mono_s() - t0, tps = B * steps / dt;
+		if (B == 1)
+			base = tps;
+		printf("| %d | %.1f | %.1f | %.2fx |\n", B, dt / steps * 1000, tps, tps / base);
+	}
+	for (int i = 0; i < 16; i++)
+		infer_session_free(s[i]);
+	infer_exec_free(x);
+	infer_model_free(m);
+	return 0;
+}
