@@ -768,6 +768,98 @@ AVX512 static void gemv16(uint32_t t, const uint8_t *rows, size_t rb, const stru
 	}
 }
 
+/* ---- float path: fused generation kernel -------------------------------- *
+ * The weights converted on the fly (F16 with VCVTPH2PS, BF16 by a shift),
+ * no unpacked rows: the same products and sums, in the same order, as
+ * unpack + tile_float (the conversions are exact).
+ */
+#define GF_MR 6
+#define GF_NC 3
+
+AVX512 INLINE __m512 gf_load(uint32_t t, const uint8_t *row, int64_t e, __mmask16 m)
+{
+	switch (t) {
+	case TENSOR_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * e));
+	case TENSOR_BF16:
+		return _mm512_castsi512_ps(_mm512_slli_epi32(
+		        _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * e)), 16));
+	default: return _mm512_maskz_loadu_ps(m, row + 4 * e);
+	}
+}
+
+AVX512 INLINE void gemvf_mn(const int MR, const int NC, uint32_t t, const uint8_t *rows, size_t rb,
+                            const struct kern_shape *sh, const uint8_t *x, float *out, int64_t ldo,
+                            const uint8_t *pf, size_t pf_len)
+{
+	__m512 acc[GF_MR][GF_NC];
+	const size_t st = sh->stride;
+	const int64_t nc16 = sh->kp / 16;
+#pragma GCC unroll 8
+	for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+		for (int j = 0; j < NC; j++)
+			acc[i][j] = _mm512_setzero_ps();
+	for (int64_t c = 0; c < nc16; c++) {
+		const int64_t e = 16 * c, left = sh->k - e;
+		const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+		kx_pf_step(pf, pf_len, c, nc16);
+		__m512 wv[GF_MR];
+#pragma GCC unroll 8
+		for (int i = 0; i < MR; i++)
+			wv[i] = gf_load(t, rows + rb * (size_t)i, e, m);
+#pragma GCC unroll 4
+		for (int j = 0; j < NC; j++) {
+			const __m512 xv = _mm512_loadu_ps(kern_cfptr(x + (size_t)j * st) + e);
+#pragma GCC unroll 8
+			for (int i = 0; i < MR; i++)
+				acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+		for (int j = 0; j < NC; j++)
+			out[j * ldo + i] = hsum16(acc[i][j]);
+}
+
+#define GF_ROWS(MR)                                                                \
+	switch (nc) {                                                              \
+	case 1: gemvf_mn(MR, 1, t, rows, rb, sh, x, out, ldo, pf, pf_len); break;  \
+	case 2: gemvf_mn(MR, 2, t, rows, rb, sh, x, out, ldo, pf, pf_len); break;  \
+	default: gemvf_mn(MR, 3, t, rows, rb, sh, x, out, ldo, pf, pf_len); break; \
+	}
+
+AVX512 static void gemv_float16(uint32_t t, const uint8_t *rows, size_t rb, int mr,
+                                const struct kern_shape *sh, const uint8_t *x, int nc, float *out,
+                                int64_t ldo, const uint8_t *pf, size_t pf_len)
+{
+	for (int i = 0; i < mr; i += GF_MR) {
+		const int m = mr - i < GF_MR ? mr - i : GF_MR;
+		const uint8_t *pfi = i == 0 ? pf : NULL; /* one stream of hints is enough */
+		if (m == GF_MR) {
+			GF_ROWS(GF_MR)
+		} else {
+			for (int r = 0; r < m; r++) {
+				const uint8_t *rr = rows + rb * (size_t)r;
+				float *o = out + r;
+				switch (nc) {
+				case 1:
+					gemvf_mn(1, 1, t, rr, rb, sh, x, o, ldo, pfi, pf_len);
+					break;
+				case 2:
+					gemvf_mn(1, 2, t, rr, rb, sh, x, o, ldo, pfi, pf_len);
+					break;
+				default:
+					gemvf_mn(1, 3, t, rr, rb, sh, x, o, ldo, pfi, pf_len);
+					break;
+				}
+			}
+		}
+		rows += rb * GF_MR;
+		out += GF_MR;
+	}
+}
+
 /* ---- float path tile ------------------------------------------------------ */
 
 #ifndef TM_F
@@ -938,6 +1030,7 @@ const struct kern_isa_ops kern_ops_avx512 = {
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx512,
         .gemv = gemv16,
+        .gemv_float = gemv_float16,
         .tile_float = tile_float_avx512,
         .dot_f32 = dot_f32_avx512,
         .dot_f16 = dot_f16_avx512,

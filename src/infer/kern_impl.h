@@ -214,6 +214,13 @@ typedef void (*kern_gemv_fn)(uint32_t t, const uint8_t *rows, size_t row_bytes,
                              const struct kern_span *sp, float *out, int64_t ldo, const uint8_t *pf,
                              size_t pf_len);
 
+/* Optional fused float-path kernel for 1..3 activation rows: mr weight rows
+ * straight from the GGUF rows, the whole length in one pass; the same
+ * results as unpack then tile_float. */
+typedef void (*kern_gemv_float_fn)(uint32_t t, const uint8_t *rows, size_t row_bytes, int mr,
+                                   const struct kern_shape *sh, const uint8_t *x, int nr,
+                                   float *out, int64_t ldo, const uint8_t *pf, size_t pf_len);
+
 struct kern_isa_ops {
 	const char *name;
 	int rows; /* R: rows in an int-path tile */
@@ -222,6 +229,7 @@ struct kern_isa_ops {
 	kern_pack_fn pack[TENSOR_TYPE_MAX];
 	kern_tile_fn tile_int;
 	kern_gemv_fn gemv; /* may be NULL */
+	kern_gemv_float_fn gemv_float; /* may be NULL */
 	kern_tile_fn tile_float;
 	kern_vec_dot_fn dot_f32, dot_f16, dot_bf16; /* plain vec dots for the float types */
 	int tile_m_float, tile_n_float; /* the float tile's register block */

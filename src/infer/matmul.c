@@ -153,6 +153,14 @@ static void mm_worker(void *arg, int ith, int nth)
 				mm_rows_int(c, i, mr, wbuf, accb);
 				continue;
 			}
+			if (c->n_tok < 4 && o->gemv_float) {
+				const int64_t next = HD_MIN((int64_t)tm, c->n_rows - i - tm);
+				o->gemv_float(c->t, c->w + (size_t)i * c->w_row, c->w_row, mr,
+				              &c->sh, c->xp, (int)c->n_tok, c->out + i, c->n_rows,
+				              next > 0 ? c->w + (size_t)(i + tm) * c->w_row : NULL,
+				              next > 0 ? c->w_row * (size_t)next : 0);
+				continue;
+			}
 			if (c->n_tok < 4 && i + tm < c->n_rows)
 				prefetch(c->w + (size_t)(i + tm) * c->w_row,
 				         c->w_row *
