@@ -85,6 +85,7 @@ static int serve_engine_load(struct serve *s, struct serve_model *mm, const char
 	mm->slots = xcalloc((size_t)par, sizeof(*mm->slots));
 	mm->items = xcalloc((size_t)max_batch, sizeof(*mm->items));
 	mm->item_job = xcalloc((size_t)max_batch, sizeof(*mm->item_job));
+	mm->order = xcalloc((size_t)par, sizeof(*mm->order));
 	mm->scratch = xmalloc_array((size_t)hp->n_vocab, sizeof(float));
 	if (serve_chat_template_new(im, &mm->tpl, mm->tpl_err, sizeof(mm->tpl_err)) < 0) {
 		mm->tpl = NULL;
@@ -125,6 +126,7 @@ void serve_engine_free(struct serve_model *m)
 	free(m->slots);
 	free(m->items);
 	free(m->item_job);
+	free(m->order);
 	free(m->scratch);
 	infer_exec_free(m->x);
 	jinja_template_free(m->tpl);

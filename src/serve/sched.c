@@ -492,17 +492,38 @@ static void admit(struct serve *s, struct serve_model *m)
 	}
 }
 
-/* Ends the cancelled jobs of m; returns how many jobs to free (in out). */
-static size_t reap(struct serve *s, struct serve_model *m, struct serve_job **out, size_t max)
+/* Jobs to free once the lock is released. */
+struct free_list {
+	struct serve_job **v;
+	size_t n, cap;
+};
+
+static void free_later(struct free_list *fl, struct serve_job *j)
 {
-	size_t n = 0;
+	if (!j)
+		return;
+	if (fl->n == fl->cap) {
+		fl->cap = fl->cap ? fl->cap * 2 : 16;
+		fl->v = xrealloc(fl->v, fl->cap * sizeof(*fl->v));
+	}
+	fl->v[fl->n++] = j;
+}
+
+/* Frees them (s->mu not held). */
+static void free_now(struct free_list *fl)
+{
+	for (size_t i = 0; i < fl->n; i++)
+		job_free(fl->v[i]);
+	fl->n = 0;
+}
+
+/* Ends the cancelled jobs of m. */
+static void reap(struct serve *s, struct serve_model *m, struct free_list *fl)
+{
 	for (int i = 0; i < m->n_parallel; i++) {
 		struct serve_job *j = m->slots[i].job;
-		if (j && j->cancelled) {
-			struct serve_job *f = job_finish(s, m, j, NULL, 0, NULL);
-			if (f && n < max)
-				out[n++] = f;
-		}
+		if (j && j->cancelled)
+			free_later(fl, job_finish(s, m, j, NULL, 0, NULL));
 	}
 	for (struct serve_job **pp = &m->q_head; *pp;) {
 		struct serve_job *j = *pp;
@@ -512,14 +533,11 @@ static size_t reap(struct serve *s, struct serve_model *m, struct serve_job **ou
 		}
 		*pp = j->next;
 		j->next = NULL;
-		struct serve_job *f = job_finish(s, m, j, NULL, 0, NULL);
-		if (f && n < max)
-			out[n++] = f;
+		free_later(fl, job_finish(s, m, j, NULL, 0, NULL));
 	}
 	m->q_tail = NULL;
 	for (struct serve_job *j = m->q_head; j; j = j->next)
 		m->q_tail = j;
-	return n;
 }
 
 /* Jobs in m's slots that are prefilling, oldest first. */
@@ -569,9 +587,11 @@ static struct serve_job *publish(struct serve *s, struct serve_model *m, struct 
 /* One step of model m; s->mu held on entry and on return. */
 static void step(struct serve *s, struct serve_model *m)
 {
-	struct serve_job *to_free[256], *order[256];
-	size_t n_free = reap(s, m, to_free, ARRAY_SIZE(to_free));
+	struct serve_job **order = m->order;
+	struct free_list fl = {NULL, 0, 0};
 	char err[256];
+
+	reap(s, m, &fl);
 
 	admit(s, m);
 	const int32_t max_b = infer_exec_max_batch(m->x);
@@ -583,9 +603,7 @@ static void step(struct serve *s, struct serve_model *m)
 			continue;
 		if (sl->n_cache >= m->n_ctx) { /* the context is full */
 			j->fin = "length";
-			struct serve_job *f = publish(s, m, j);
-			if (f && n_free < ARRAY_SIZE(to_free))
-				to_free[n_free++] = f;
+			free_later(&fl, publish(s, m, j));
 			continue;
 		}
 		m->items[n] = (struct infer_batch_item){sl->sess, sl->n_cache, j->next_tok, 1};
@@ -609,17 +627,15 @@ static void step(struct serve *s, struct serve_model *m)
 	}
 	if (n == 0) {
 		pthread_mutex_unlock(&s->mu);
-		for (size_t i = 0; i < n_free; i++)
-			job_free(to_free[i]);
+		free_now(&fl);
+		free(fl.v);
 		pthread_mutex_lock(&s->mu);
 		return;
 	}
 
 	m->stepping = 1;
 	pthread_mutex_unlock(&s->mu);
-	for (size_t i = 0; i < n_free; i++)
-		job_free(to_free[i]);
-	n_free = 0;
+	free_now(&fl);
 
 	const double t0 = time_mono_s();
 	int rc = infer_forward(m->x, m->items, n, err, sizeof(err));
@@ -663,18 +679,15 @@ static void step(struct serve *s, struct serve_model *m)
 		struct serve_job *j = m->item_job[i];
 		if (!j->touched && rc == 0)
 			continue;
-		struct serve_job *f;
 		if (rc) {
 			if (j->state == SERVE_JOB_DONE)
 				continue;
 			if (j->slot)
 				j->slot->n_cache = 0; /* the KV cache is in an unknown state */
-			f = job_finish(s, m, j, NULL, 500, err);
+			free_later(&fl, job_finish(s, m, j, NULL, 500, err));
 		} else {
-			f = publish(s, m, j);
+			free_later(&fl, publish(s, m, j));
 		}
-		if (f && n_free < ARRAY_SIZE(to_free))
-			to_free[n_free++] = f;
 	}
 	if (rc)
 		log_error("serve: %s: forward pass failed: %s", m->name, err);
@@ -688,12 +701,12 @@ static void step(struct serve *s, struct serve_model *m)
 		double tps = (double)n_sampled / dt, old = atomic_load(&s->metrics.decode_tps);
 		atomic_store(&s->metrics.decode_tps, old > 0 ? 0.9 * old + 0.1 * tps : tps);
 	}
-	if (n_free) {
+	if (fl.n) {
 		pthread_mutex_unlock(&s->mu);
-		for (size_t i = 0; i < n_free; i++)
-			job_free(to_free[i]);
+		free_now(&fl);
 		pthread_mutex_lock(&s->mu);
 	}
+	free(fl.v);
 }
 
 /* The next model with work after the one stepped last (s->mu held). */

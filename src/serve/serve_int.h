@@ -176,6 +176,7 @@ struct serve_model {
 	/* scheduler-thread only: the batch being built */
 	struct infer_batch_item *items;
 	struct serve_job **item_job;
+	struct serve_job **order; /* n_parallel: prefilling jobs, oldest first */
 	float *scratch; /* n_vocab floats: logits after bias and penalties */
 };
 
