@@ -492,97 +492,9 @@ int kern_supported(uint32_t t)
 	return kern_vec_dot_type(t) != TENSOR_TYPE_MAX;
 }
 
-/* ---- fast vec dot for the quantized types --------------------------------
- * Through the packed kernels, SEG elements at a time (a multiple of every
- * block) with fixed stack buffers; the accumulator is carried from segment
- * to segment (kern_span), so the result is bit for bit what kern_matmul
- * gives for the same row and activation. The activation blocks are converted
- * to the packed layout: levels as they are, d, and d * sum (Q8_1: its s).
- */
-#define SEG 512
-#define SEG_TILE_MAX (SEG / 16 * (16 * 16 + 8 * 16)) /* R <= 16, G >= 16 */
-
-static void act_blocks_to_packed(uint32_t vt, const void *y, const struct kern_shape *sh,
-                                 uint8_t *out)
-{
-	int8_t *q = (int8_t *)out;
-	float *xd = kern_fptr(out + sh->x_d), *xg = kern_fptr(out + sh->x_g);
-	int32_t *xs = (int32_t *)(void *)(out + sh->x_s);
-	const int G = sh->group;
-
-	if (vt == TENSOR_Q8_K) {
-		const struct blk_q8_k *b = y;
-		for (int64_t i = 0; i < sh->k / QK_K; i++) {
-			memcpy(q + QK_K * i, b[i].qs, QK_K);
-			const int per = G / 16;
-			for (int j = 0; j < QK_K / G; j++) {
-				int sum = 0;
-				for (int u = 0; u < per; u++)
-					sum += b[i].bsums[per * j + u];
-				const int64_t blk = QK_K / G * i + j;
-				xd[blk] = b[i].d;
-				xg[blk] = b[i].d * (float)sum;
-				xs[blk] = sum;
-			}
-		}
-		return;
-	}
-	for (int64_t i = 0; i < sh->nb; i++) {
-		const int8_t *qs = vt == TENSOR_Q8_1 ? ((const struct blk_q8_1 *)y)[i].qs
-		                                     : ((const struct blk_q8_0 *)y)[i].qs;
-		const float d = fp16_to_f32(vt == TENSOR_Q8_1 ? ((const struct blk_q8_1 *)y)[i].d
-		                                              : ((const struct blk_q8_0 *)y)[i].d);
-		int sum = 0;
-		memcpy(q + QK * i, qs, QK);
-		for (int j = 0; j < QK; j++)
-			sum += qs[j];
-		xd[i] = d;
-		xg[i] = vt == TENSOR_Q8_1 ? fp16_to_f32(((const struct blk_q8_1 *)y)[i].s)
-		                          : d * (float)sum;
-		xs[i] = sum;
-	}
-}
-
-static void vec_dot_packed(uint32_t t, int64_t n, float *s, const void *vx, const void *vy)
-{
-	const struct kern_isa_ops *o = kern_ops();
-	const struct tensor_type_info *wi = tensor_type_info(t);
-	const uint32_t vt = kern_vec_dot_type(t);
-	const struct tensor_type_info *ai = tensor_type_info(vt);
-	_Alignas(64) uint8_t wbuf[SEG_TILE_MAX], xbuf[SEG + 3 * 4 * (SEG / 16) + 64];
-	struct kern_shape sh;
-	float acc = 0;
-
-	for (int64_t off = 0; off < n; off += SEG) {
-		const int64_t len = n - off < SEG ? n - off : SEG;
-		struct kern_span sp = {0, len, off == 0, off + len == n, &acc, 1};
-		size_t row;
-		if (kern_shape_init(&sh, t, len) || tensor_row_size(t, len, &row)) {
-			*s = NAN;
-			return;
-		}
-		o->unpack_tile[t]((const uint8_t *)vx + off / wi->block_size * wi->type_size, row,
-		                  1, &sh, 0, sh.nb, wbuf, NULL, 0);
-		act_blocks_to_packed(vt, (const uint8_t *)vy + off / ai->block_size * ai->type_size,
-		                     &sh, xbuf);
-		o->tile_int(1, 1, &sh, wbuf, xbuf, &sp, s, 1);
-	}
-}
-
-#define FAST_DOT(T)                                                                     \
-	static void vec_dot_fast_##T(int64_t n, float *s, const void *x, const void *y) \
-	{                                                                               \
-		vec_dot_packed(TENSOR_##T, n, s, x, y);                                 \
-	}
-FAST_DOT(Q4_0)
-FAST_DOT(Q4_1)
-FAST_DOT(Q5_0)
-FAST_DOT(Q5_1)
-FAST_DOT(Q8_0)
-FAST_DOT(Q4_K)
-FAST_DOT(Q5_K)
-FAST_DOT(Q6_K)
-
+/* For the quantized types the fast vec dot is the ISA's one-row kernel
+ * (kern_avx2.c), which gives the matmul's numbers; the scalar ops fall back
+ * to the reference (GGUF-semantics) dot. */
 kern_vec_dot_fn kern_vec_dot(uint32_t t, int ref)
 {
 	if (!kern_supported(t))
@@ -591,17 +503,9 @@ kern_vec_dot_fn kern_vec_dot(uint32_t t, int ref)
 	if (ref || o == &kern_ops_scalar)
 		return kern_vec_dot_ref_fn(t);
 	switch (t) {
-	case TENSOR_F32: return o->dot_f32 ? o->dot_f32 : kern_vec_dot_ref_fn(t);
-	case TENSOR_F16: return o->dot_f16 ? o->dot_f16 : kern_vec_dot_ref_fn(t);
-	case TENSOR_BF16: return o->dot_bf16 ? o->dot_bf16 : kern_vec_dot_ref_fn(t);
-	case TENSOR_Q4_0: return vec_dot_fast_Q4_0;
-	case TENSOR_Q4_1: return vec_dot_fast_Q4_1;
-	case TENSOR_Q5_0: return vec_dot_fast_Q5_0;
-	case TENSOR_Q5_1: return vec_dot_fast_Q5_1;
-	case TENSOR_Q8_0: return vec_dot_fast_Q8_0;
-	case TENSOR_Q4_K: return vec_dot_fast_Q4_K;
-	case TENSOR_Q5_K: return vec_dot_fast_Q5_K;
-	case TENSOR_Q6_K: return vec_dot_fast_Q6_K;
-	default: return NULL;
+	case TENSOR_F32: return o->dot_f32;
+	case TENSOR_F16: return o->dot_f16;
+	case TENSOR_BF16: return o->dot_bf16;
+	default: return o->dot_q[t] ? o->dot_q[t] : kern_vec_dot_ref_fn(t);
 	}
 }

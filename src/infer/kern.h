@@ -36,7 +36,10 @@ int kern_dequantize_row(uint32_t t, const void *x, float *y, int64_t n);
 
 /* *s = dot(x, y) over n elements; x has type t, y has kern_vec_dot_type(t). */
 typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
-/* ref = 1: the scalar twin; ref = 0: the fastest for this CPU. NULL if unsupported. */
+/* ref = 1: the scalar reference (GGUF semantics, block by block as the
+ * reference engine sums); ref = 0: the fastest for this CPU, which for the
+ * quantized types gives bit for bit kern_matmul's result for that row (the
+ * two differ from each other by float rounding only). NULL if unsupported. */
 kern_vec_dot_fn kern_vec_dot(uint32_t t, int ref);
 /* Name of the instruction set the fast kernels use ("avx512", "avx2",
  * "scalar"). Chosen once from the CPU; the environment variable

@@ -110,8 +110,7 @@ AVX2 INLINE void unpack_tile8(uint32_t t, const uint8_t *rows, size_t rb, int n,
 	_Alignas(32) float dws[8][8], mws[8][8];
 
 	if (n < R2) {
-		/* a short tile: pad with zero rows, through the scalar twin */
-		kern_unpack_tile_scalar(t, rows, rb, n, R2, sh, b0, b1, out);
+		KX_UNPACK_SHORT(R2, unpack_tile8, t, rows, rb, n, sh, b0, b1, out);
 		return;
 	}
 	for (int64_t u = u0; u < u1; u++) {
@@ -471,8 +470,6 @@ AVX2 static void dot_bf16_avx2(int64_t n, float *s, const void *vx, const void *
 	*s = sum;
 }
 
-/* ---- ops ----------------------------------------------------------------- */
-
 /* ---- packers (activation quantization), byte-identical to kern.c's ---- */
 
 AVX2 INLINE float hmax8(__m256 v)
@@ -654,9 +651,145 @@ PACK_Q8K(Q4_K)
 PACK_Q8K(Q5_K)
 PACK_Q8K(Q6_K)
 
+/* ---- one row: kern_vec_dot for the quantized types ------------------------ *
+ * GGUF blocks in, the matmul's numbers out (kern_impl.h: per block,
+ * acc = fma(isum, dw * dx, acc); acc = fma(mw, gx, acc)), so a single dot
+ * agrees bit for bit with the same row of kern_matmul.
+ */
+
+/* dw and mw of block b of a weight row (b counts G-element blocks). */
+AVX2 INLINE void row_scales(uint32_t t, const uint8_t *row, int64_t b, float *dw, float *mw)
+{
+	switch (t) {
+	case TENSOR_Q4_0: {
+		const float d = h2f(((const struct blk_q4_0 *)row)[b].d);
+		*dw = d;
+		*mw = -8.f * d;
+		return;
+	}
+	case TENSOR_Q4_1:
+		*dw = h2f(((const struct blk_q4_1 *)row)[b].d);
+		*mw = h2f(((const struct blk_q4_1 *)row)[b].m);
+		return;
+	case TENSOR_Q5_0: {
+		const float d = h2f(((const struct blk_q5_0 *)row)[b].d);
+		*dw = d;
+		*mw = -16.f * d;
+		return;
+	}
+	case TENSOR_Q5_1:
+		*dw = h2f(((const struct blk_q5_1 *)row)[b].d);
+		*mw = h2f(((const struct blk_q5_1 *)row)[b].m);
+		return;
+	case TENSOR_Q8_0: {
+		const float d = h2f(((const struct blk_q8_0 *)row)[b].d);
+		*dw = d;
+		*mw = -128.f * d;
+		return;
+	}
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K: {
+		const int five = t == TENSOR_Q5_K;
+		const struct blk_q4_k *x4 = (const struct blk_q4_k *)row + b / 8;
+		const struct blk_q5_k *x5 = (const struct blk_q5_k *)row + b / 8;
+		uint8_t sc, m;
+		kern_scale_min_k4((int)(b % 8), five ? x5->scales : x4->scales, &sc, &m);
+		*dw = h2f(five ? x5->d : x4->d) * (float)sc;
+		*mw = -(h2f(five ? x5->dmin : x4->dmin) * (float)m);
+		return;
+	}
+	default: { /* Q6_K */
+		const struct blk_q6_k *x = (const struct blk_q6_k *)row + b / 16;
+		*dw = h2f(x->d) * (float)x->scales[b % 16];
+		*mw = -32.f * *dw;
+		return;
+	}
+	}
+}
+
+/* Exact integer sum of 8 int32 lanes. */
+AVX2 INLINE int hsum_i8x32(__m256i v)
+{
+	__m128i m = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
+	m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
+	return _mm_cvtsi128_si32(m);
+}
+
+AVX2 INLINE void dot_row(uint32_t t, int64_t n, float *s, const void *vx, const void *vy)
+{
+	const uint8_t *row = vx, *y = vy;
+	const uint32_t vt = kern_vec_dot_type(t);
+	const int G = t == TENSOR_Q6_K ? 16 : 32;
+	const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+	float acc = 0;
+
+	for (int64_t u = 0; u < n / 32; u++) {
+		const __m256i lv = kx_levels(t, row, u);
+		const int8_t *xq;
+		float dx;
+		if (vt == TENSOR_Q8_K) {
+			const struct blk_q8_k *yk =
+			        (const struct blk_q8_k *)(const void *)y + u / 8;
+			xq = yk->qs + 32 * (u % 8);
+			dx = yk->d;
+		} else if (vt == TENSOR_Q8_1) {
+			xq = ((const struct blk_q8_1 *)(const void *)y)[u].qs;
+			dx = h2f(((const struct blk_q8_1 *)(const void *)y)[u].d);
+		} else {
+			xq = ((const struct blk_q8_0 *)(const void *)y)[u].qs;
+			dx = h2f(((const struct blk_q8_0 *)(const void *)y)[u].d);
+		}
+		const __m256i xv = _mm256_loadu_si256((const __m256i *)xq);
+		/* lanes of 4 products, then each block's exact sums */
+		__m256i prod;
+		if (t == TENSOR_Q8_0) { /* levels up to 255: the sign trick, + 128 sum(x) */
+			const __m256i w = _mm256_xor_si256(lv, _mm256_set1_epi8((char)0x80));
+			prod = _mm256_madd_epi16(
+			        _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)),
+			        ones16);
+		} else {
+			prod = _mm256_madd_epi16(_mm256_maddubs_epi16(lv, xv), ones16);
+		}
+		const __m256i xs = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv), ones16);
+		for (int h = 0; h < 32 / G; h++) {
+			/* lanes 0-3 hold elements 0-15, lanes 4-7 elements 16-31 */
+			const __m256i keep =
+			        G == 32  ? _mm256_set1_epi32(-1)
+			        : h == 0 ? _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0)
+			                 : _mm256_setr_epi32(0, 0, 0, 0, -1, -1, -1, -1);
+			const int sx = hsum_i8x32(_mm256_and_si256(xs, keep));
+			int isum = hsum_i8x32(_mm256_and_si256(prod, keep));
+			if (t == TENSOR_Q8_0)
+				isum += 128 * sx;
+			const int64_t b = u * (32 / G) + h;
+			float gx;
+			if (vt == TENSOR_Q8_K)
+				gx = dx * (float)sx;
+			else if (vt == TENSOR_Q8_1)
+				gx = h2f(((const struct blk_q8_1 *)(const void *)y)[u].s);
+			else
+				gx = dx * (float)sx;
+			float dw, mw;
+			row_scales(t, row, b, &dw, &mw);
+			acc = __builtin_fmaf((float)isum, dw * dx, acc);
+			acc = __builtin_fmaf(mw, gx, acc);
+		}
+	}
+	*s = acc;
+}
+
+#define DOT_ROW_FN(T)                                                                    \
+	AVX2 void kern_dot_avx2_##T(int64_t n, float *s, const void *vx, const void *vy) \
+	{                                                                                \
+		dot_row(TENSOR_##T, n, s, vx, vy);                                       \
+	}
+KERN_FOR_INT_TYPES(DOT_ROW_FN)
+
 /* ---- ops ----------------------------------------------------------------- */
 
 #define TILE_ENTRY(T) [TENSOR_##T] = unpack_tile_##T,
+#define DOT_ENTRY(T) [TENSOR_##T] = kern_dot_avx2_##T,
 #define PACK_ENTRY(T) [TENSOR_##T] = kern_pack_avx2_##T,
 
 const struct kern_isa_ops kern_ops_avx2 = {
@@ -672,6 +805,7 @@ const struct kern_isa_ops kern_ops_avx2 = {
         .dot_f32 = dot_f32_avx2,
         .dot_f16 = dot_f16_avx2,
         .dot_bf16 = dot_bf16_avx2,
+        .dot_q = {KERN_FOR_INT_TYPES(DOT_ENTRY)},
         .tile_m_float = TMF,
         .tile_n_float = TNF,
 };

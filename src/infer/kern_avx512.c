@@ -369,7 +369,7 @@ AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int
 	const int64_t u0 = b0 * G / 32, u1 = b1 * G / 32;
 
 	if (n < R5) {
-		kern_unpack_tile_scalar(t, rows, rb, n, R5, sh, b0, b1, out);
+		KX_UNPACK_SHORT(R5, unpack_tile16, t, rows, rb, n, sh, b0, b1, out);
 		return;
 	}
 	const int fast = unpack_levels_fast(t, rows, rb, sh, b0, b1, out, pf, pf_len);
@@ -1019,6 +1019,7 @@ AVX512 static void dot_bf16_avx512(int64_t n, float *s, const void *vx, const vo
 
 #define PACK_ENTRY(T) [TENSOR_##T] = kern_pack_avx2_##T,
 #define TILE_ENTRY(T) [TENSOR_##T] = unpack_tile_##T,
+#define DOT_ENTRY(T) [TENSOR_##T] = kern_dot_avx2_##T,
 
 const struct kern_isa_ops kern_ops_avx512 = {
         .name = "avx512",
@@ -1035,6 +1036,7 @@ const struct kern_isa_ops kern_ops_avx512 = {
         .dot_f32 = dot_f32_avx512,
         .dot_f16 = dot_f16_avx512,
         .dot_bf16 = dot_bf16_avx512,
+        .dot_q = {KERN_FOR_INT_TYPES(DOT_ENTRY)},
         .tile_m_float = TM_F,
         .tile_n_float = TN_F,
 };

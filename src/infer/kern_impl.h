@@ -232,6 +232,7 @@ struct kern_isa_ops {
 	kern_gemv_float_fn gemv_float; /* may be NULL */
 	kern_tile_fn tile_float;
 	kern_vec_dot_fn dot_f32, dot_f16, dot_bf16; /* plain vec dots for the float types */
+	kern_vec_dot_fn dot_q[TENSOR_TYPE_MAX]; /* one row, the matmul's numbers */
 	int tile_m_float, tile_n_float; /* the float tile's register block */
 };
 
@@ -254,8 +255,9 @@ static inline size_t kern_tile_size(const struct kern_shape *sh, int r)
 #define KERN_FOR_INT_TYPES(X) X(Q4_0) X(Q4_1) X(Q5_0) X(Q5_1) X(Q8_0) X(Q4_K) X(Q5_K) X(Q6_K)
 
 /* The AVX2 float unpackers and the packers, shared by the AVX-512 ops. */
-#define KERN_DECL_AVX2(T) \
-	void kern_pack_avx2_##T(const float *x, const struct kern_shape *sh, uint8_t *out);
+#define KERN_DECL_AVX2(T)                                                                   \
+	void kern_pack_avx2_##T(const float *x, const struct kern_shape *sh, uint8_t *out); \
+	void kern_dot_avx2_##T(int64_t n, float *s, const void *vx, const void *vy);
 KERN_FOR_TYPES(KERN_DECL_AVX2)
 void kern_unpack_avx2_F32(const void *row, const struct kern_shape *sh, uint8_t *out);
 void kern_unpack_avx2_F16(const void *row, const struct kern_shape *sh, uint8_t *out);

@@ -48,6 +48,47 @@ static inline void kx_pf_step(const uint8_t *pf, size_t len, int64_t u, int64_t 
 	}
 }
 
+/* A short tile (n < r rows): the rows' bytes, a slice of up to KERN_SLICE
+ * elements at a time, are copied next to zero rows in a staging buffer and
+ * the full tile unpacker runs on that; then the padding rows are zeroed (a
+ * zero block of some types unpacks to level 128 or to -0.0 offsets), so the
+ * tile is byte for byte the scalar twin's. full(t, rows, rb, r, sh, b0, b1,
+ * out, pf, pf_len) unpacks blocks [b0, b1) of r rows. */
+#define KX_STAGE_MAX (16 * (KERN_SLICE / 32) * 34) /* 16 rows of the largest slice */
+#define KX_UNPACK_SHORT(r, full, t, rows, rb, n, sh, b0, b1, out)                                  \
+	do {                                                                                       \
+		const struct tensor_type_info *ti_ = tensor_type_info(t);                          \
+		const int64_t per_ = KERN_SLICE / (sh)->group; /* blocks a full slice */           \
+		const int64_t bpb_ = ti_->block_size / (sh)->group; /* blocks a GGUF block */      \
+		const size_t wblk_ = kern_wblk((sh), (r));                                         \
+		_Alignas(64) uint8_t stage_[KX_STAGE_MAX];                                         \
+		for (int64_t s_ = (b0); s_ < (b1); s_ += per_) {                                   \
+			const int64_t nb_ = (b1)-s_ < per_ ? (b1)-s_ : per_;                       \
+			const size_t sb_ = (size_t)(nb_ / bpb_) * ti_->type_size;                  \
+			const size_t src_ = (size_t)(s_ / bpb_) * ti_->type_size;                  \
+			memset(stage_, 0, sb_ *(size_t)(r));                                       \
+			for (int i_ = 0; i_ < (n); i_++)                                           \
+				memcpy(stage_ + sb_ * (size_t)i_,                                  \
+				       (rows) + (rb) * (size_t)i_ + src_, sb_);                    \
+			struct kern_shape one_ = *(sh);                                            \
+			one_.k = nb_ * (sh)->group;                                                \
+			one_.nb = nb_;                                                             \
+			uint8_t *o_ = (out) + wblk_ * (size_t)(s_ - (b0));                         \
+			full(t, stage_, sb_, (r), &one_, 0, nb_, o_, NULL, 0);                     \
+			for (int64_t k_ = 0; k_ < nb_; k_++) {                                     \
+				uint8_t *ob_ = o_ + wblk_ * (size_t)k_;                            \
+				for (int g_ = 0; g_ < (sh)->group / 4; g_++)                       \
+					memset(ob_ + 4 * ((size_t)g_ * (size_t)(r) + (size_t)(n)), \
+					       0, 4 * (size_t)((r) - (n)));                        \
+				memset(ob_ + (size_t)(r) * (size_t)(sh)->group + 4 * (size_t)(n),  \
+				       0, 4 * (size_t)((r) - (n)));                                \
+				memset(ob_ + (size_t)(r) * (size_t)(sh)->group + 4 * (size_t)(r) + \
+				               4 * (size_t)(n),                                    \
+				       0, 4 * (size_t)((r) - (n)));                                \
+			}                                                                          \
+		}                                                                                  \
+	} while (0)
+
 /* 16 bytes of nibbles -> 32 levels: low nibbles then high nibbles. */
 KX_AVX2 KX_INLINE __m256i kx_nibbles32(const uint8_t *qs)
 {

@@ -25,6 +25,9 @@
 #ifndef ROWS_PER_ITEM_GEMV
 #define ROWS_PER_ITEM_GEMV 32 /* rows a thread claims at once when n_tok is small */
 #endif
+#ifndef PF_TILES
+#define PF_TILES 1 /* how many tiles ahead the generation path prefetches */
+#endif
 /* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
 #define KS_GEMV(G) ((G) == 16 ? 256 : 512)
 #ifndef KC_INT
@@ -98,9 +101,9 @@ static void mm_rows_int(struct mm_ctx *c, int64_t i, int mr, uint8_t *wbuf, floa
 	}
 	const uint8_t *pf = NULL;
 	size_t pf_len = 0;
-	if (i + tm < c->n_rows) {
-		pf = c->w + (size_t)(i + tm) * c->w_row;
-		pf_len = c->w_row * (size_t)HD_MIN((int64_t)tm, c->n_rows - i - tm);
+	if (i + PF_TILES * tm < c->n_rows) {
+		pf = c->w + (size_t)(i + PF_TILES * tm) * c->w_row;
+		pf_len = c->w_row * (size_t)HD_MIN((int64_t)tm, c->n_rows - i - PF_TILES * tm);
 	}
 	if (o->gemv && mr == tm) { /* fused: no tile to keep small, one pass */
 		const struct kern_span sp = {0, k, 1, 1, accb, tm};
