@@ -992,6 +992,17 @@ static void h_metrics(struct http_req *req)
 	buf_release(&b);
 }
 
+/* Anything else under /v1: OpenAI's 404, in its shape, not the UI's page. */
+static void h_unknown(struct http_req *req)
+{
+	struct serve_err e;
+	serve_fail(&e, 404, "invalid_request_error", NULL, "unknown_url",
+	           "Invalid URL (%s %.200s): this server answers /v1/models, "
+	           "/v1/chat/completions and /v1/completions",
+	           http_req_method_name(req), http_req_path(req));
+	send_err(req, (struct serve *)http_req_route_data(req), &e);
+}
+
 /* ---- routes ---------------------------------------------------------------------------------------- */
 
 void serve_routes_init(struct serve *s)
@@ -1008,6 +1019,8 @@ void serve_routes_init(struct serve *s)
 	        {HTTP_GET, "/tokenizer_info", h_tokenizer_info, NULL, NULL, 0, s},
 	        {HTTP_GET | HTTP_HEAD, "/health", h_health, NULL, NULL, 0, s},
 	        {HTTP_GET, "/metrics", h_metrics, NULL, NULL, 0, s},
+	        {HTTP_GET | HTTP_HEAD | HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH,
+	         "/v1/*rest", h_unknown, NULL, NULL, 1 * MB, s},
 	};
 	s->routes = xmalloc(sizeof(r));
 	memcpy(s->routes, r, sizeof(r));

@@ -235,6 +235,12 @@ describe("inference: the OpenAI API with the npm clients", { skip }, () => {
     assert.equal(nf.code, "model_not_found");
     const raw = await api(srv.url, "POST", "/v1/chat/completions", { token, body: "{not json", headers: { "Content-Type": "application/json" } });
     assert.equal(raw.status, 400);
+    // an endpoint this server does not have: OpenAI's 404, as JSON
+    for (const [method, p] of [["POST", "/v1/embeddings"], ["GET", "/v1/chat/completions"], ["GET", "/v1/files/x/y"]]) {
+      const u = await api(srv.url, method, p, { token, json: method === "POST" ? { input: "x" } : undefined });
+      assert.equal(u.status, 404, u.describe());
+      assert.equal(u.json.error.code, "unknown_url", u.describe());
+    }
     // the openai client surfaces them as its typed errors
     await assert.rejects(oa.chat.completions.create({ model: "nobody/nothing", messages: msgs }), (err) => err instanceof OpenAI.NotFoundError && err.code === "model_not_found");
     await assert.rejects(oa.chat.completions.create({ model: MODEL, messages: msgs, max_tokens: 2 ** 31 }), (err) => err instanceof OpenAI.BadRequestError);
