@@ -100,19 +100,16 @@ AVX2 INLINE void scales8(uint32_t t, const uint8_t *rows, size_t rb, int64_t b, 
 
 /* Unpacks rows [0, n) into an 8-row tile (rows n..7 zero). Rows past n are
  * read from a zero row instead. */
-AVX2 INLINE void unpack_tile8(uint32_t t, const uint8_t *rows, size_t rb, int n,
-                              const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
-                              const uint8_t *pf, size_t pf_len)
+AVX2 INLINE void unpack_tile8_full(uint32_t t, const uint8_t *rows, size_t rb, int n,
+                                   const struct kern_shape *sh, int64_t b0, int64_t b1,
+                                   uint8_t *out, const uint8_t *pf, size_t pf_len)
 {
+	(void)n; /* full tiles only: the caller pads short ones */
 	const size_t wblk = kern_wblk(sh, R2);
 	const int G = sh->group;
 	const int64_t u0 = b0 * G / 32, u1 = b1 * G / 32; /* 32-element units */
 	_Alignas(32) float dws[8][8], mws[8][8];
 
-	if (n < R2) {
-		KX_UNPACK_SHORT(R2, unpack_tile8, t, rows, rb, n, sh, b0, b1, out);
-		return;
-	}
 	for (int64_t u = u0; u < u1; u++) {
 		__m256i lv[8], tr[8];
 		kx_pf_step(pf, pf_len, u - u0, u1 - u0);
@@ -194,6 +191,18 @@ AVX2 INLINE void unpack_tile8(uint32_t t, const uint8_t *rows, size_t rb, int n,
 			_mm256_storeu_ps(kern_fptr(ob + 32), _mm256_load_ps(mws[0]));
 		}
 	}
+}
+
+/* A short tile (n < R2) through a zero-padded staging buffer. */
+AVX2 INLINE void unpack_tile8(uint32_t t, const uint8_t *rows, size_t rb, int n,
+                              const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
+                              const uint8_t *pf, size_t pf_len)
+{
+	if (n < R2) {
+		KX_UNPACK_SHORT(R2, unpack_tile8_full, t, rows, rb, n, sh, b0, b1, out);
+		return;
+	}
+	unpack_tile8_full(t, rows, rb, n, sh, b0, b1, out, pf, pf_len);
 }
 
 #define UNPACK_TILE_FN(T)                                                                     \

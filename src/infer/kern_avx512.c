@@ -360,18 +360,15 @@ AVX512 INLINE void q6k_scale(const struct q6_scales *qs, int j, __m512 *dw, __m5
 	*mw = _mm512_mul_ps(*dw, _mm512_set1_ps(-32.f));
 }
 
-AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int n,
-                                 const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
-                                 const uint8_t *pf, size_t pf_len)
+AVX512 INLINE void unpack_tile16_full(uint32_t t, const uint8_t *rows, size_t rb, int n,
+                                      const struct kern_shape *sh, int64_t b0, int64_t b1,
+                                      uint8_t *out, const uint8_t *pf, size_t pf_len)
 {
+	(void)n; /* full tiles only: the caller pads short ones */
 	const size_t wblk = kern_wblk(sh, R5);
 	const int G = sh->group;
 	const int64_t u0 = b0 * G / 32, u1 = b1 * G / 32;
 
-	if (n < R5) {
-		KX_UNPACK_SHORT(R5, unpack_tile16, t, rows, rb, n, sh, b0, b1, out);
-		return;
-	}
 	const int fast = unpack_levels_fast(t, rows, rb, sh, b0, b1, out, pf, pf_len);
 	for (int64_t u = u0; !fast && u < u1; u++) {
 		__m256i lv[16];
@@ -458,6 +455,18 @@ AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int
 			                      : _mm512_mul_ps(d, _mm512_set1_ps(mul)));
 		}
 	}
+}
+
+/* A short tile (n < R5) through a zero-padded staging buffer. */
+AVX512 INLINE void unpack_tile16(uint32_t t, const uint8_t *rows, size_t rb, int n,
+                                 const struct kern_shape *sh, int64_t b0, int64_t b1, uint8_t *out,
+                                 const uint8_t *pf, size_t pf_len)
+{
+	if (n < R5) {
+		KX_UNPACK_SHORT(R5, unpack_tile16_full, t, rows, rb, n, sh, b0, b1, out);
+		return;
+	}
+	unpack_tile16_full(t, rows, rb, n, sh, b0, b1, out, pf, pf_len);
 }
 
 #define UNPACK_TILE_FN(T)                                                                       \
