@@ -17,6 +17,7 @@
 
 #define N_TYPES 3
 #define N_SORTS 5 /* downloads, likes, modified, created, id */
+#define SORT_ID 4
 #define GRAM_BASE 41 /* 40 id characters + "other" */
 #define N_TRI (GRAM_BASE * GRAM_BASE * GRAM_BASE)
 #define N_BI (GRAM_BASE * GRAM_BASE)
@@ -434,26 +435,102 @@ static void sarr_free(struct sarr *a)
 	memset(a, 0, sizeof(*a));
 }
 
-struct sort_ctx {
-	const struct search_index *idx;
-	int si;
+/* Bulk loading sorts each order once at the end. Comparing (value, lid,
+ * doc number) straight from the documents is a string compare through a
+ * pointer for every tie, and "likes" is nearly all ties. So the id order is
+ * sorted first, on keys holding the first 16 bytes of the id (strcmp only
+ * past them); then each value order is a stable radix sort by value of the
+ * documents taken in id order, which leaves ties in id order: exactly
+ * (value, lid, doc number). */
+struct idkey {
+	uint64_t p0, p1; /* the first 16 bytes of lid, big-endian, zero-padded */
+	uint32_t dn;
 };
 
-static int cmp_bulk(const void *x, const void *y, void *arg)
+static void lid_prefix(const char *s, uint64_t *p0, uint64_t *p1)
 {
-	const struct sort_ctx *c = arg;
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-	const struct doc *db = &c->idx->docs[b];
-	return cmp_full(c->idx, c->si, a, doc_val(db, c->si), db->lid, b);
+	uint64_t a = 0, b = 0;
+	size_t i = 0;
+	for (; i < 8 && s[i]; i++)
+		a |= (uint64_t)(uint8_t)s[i] << (56 - 8 * i);
+	for (; i >= 8 && i < 16 && s[i]; i++)
+		b |= (uint64_t)(uint8_t)s[i] << (56 - 8 * (i - 8));
+	*p0 = a;
+	*p1 = b;
 }
 
-/* Sorts what bulk loading appended and cuts it into blocks. */
-static void sarr_finish_bulk(struct search_index *idx, struct sarr *a, int si)
+static int cmp_idkey(const void *x, const void *y, void *arg)
 {
-	struct sort_ctx c = {idx, si};
+	const struct idkey *a = x, *b = y;
+	const struct doc *docs = arg;
+	if (a->p0 != b->p0)
+		return a->p0 < b->p0 ? -1 : 1;
+	if (a->p1 != b->p1)
+		return a->p1 < b->p1 ? -1 : 1;
+	const char *la = docs[a->dn].lid, *lb = docs[b->dn].lid;
+	if (strnlen(la, 16) == 16) { /* equal 16 bytes, both go on */
+		int c = strcmp(la + 16, lb + 16);
+		if (c)
+			return c;
+	}
+	return a->dn < b->dn ? -1 : a->dn > b->dn;
+}
+
+/* Sorts the id order's bulk list by (lid, doc number). */
+static void sort_bulk_ids(const struct search_index *idx, struct vec *v)
+{
+	struct idkey *k = xmalloc_array(v->n + 1, sizeof(*k));
+	for (uint32_t i = 0; i < v->n; i++) {
+		k[i].dn = v->v[i];
+		lid_prefix(idx->docs[k[i].dn].lid, &k[i].p0, &k[i].p1);
+	}
+	qsort_r(k, v->n, sizeof(*k), cmp_idkey, idx->docs);
+	for (uint32_t i = 0; i < v->n; i++)
+		v->v[i] = k[i].dn;
+	free(k);
+}
+
+/* Replaces v's contents with the n documents of in_id_order (alive, each
+ * once, in id order) stably sorted by their value under si: least
+ * significant byte first, skipping the bytes every value shares. */
+static void sort_by_value(const struct search_index *idx, const uint32_t *in_id_order, uint32_t n,
+                          int si, struct vec *v)
+{
+	uint64_t *key = xmalloc_array(2 * (size_t)n + 1, sizeof(uint64_t)), *key2 = key + n;
+	uint32_t *dn = xmalloc_array(2 * (size_t)n + 1, sizeof(uint32_t)), *dn2 = dn + n;
+	for (uint32_t i = 0; i < n; i++) {
+		dn[i] = in_id_order[i];
+		/* signed order as unsigned: flip the sign bit */
+		key[i] = (uint64_t)doc_val(&idx->docs[dn[i]], si) ^ (1ull << 63);
+	}
+	for (int shift = 0; shift < 64; shift += 8) {
+		uint32_t count[257] = {0};
+		for (uint32_t i = 0; i < n; i++)
+			count[((key[i] >> shift) & 0xff) + 1]++;
+		if (n && count[((key[0] >> shift) & 0xff) + 1] == n)
+			continue; /* one value for this byte: already in order */
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t at = count[(key[i] >> shift) & 0xff]++;
+			key2[at] = key[i];
+			dn2[at] = dn[i];
+		}
+		memcpy(key, key2, n * sizeof(uint64_t));
+		memcpy(dn, dn2, n * sizeof(uint32_t));
+	}
+	vec_free(v);
+	v->v = dn;
+	v->n = n;
+	v->cap = 2 * n + 1;
+	free(key);
+}
+
+/* Cuts a sorted bulk list into blocks, dropping dead documents and the
+ * repeats of one left by updates during the load. */
+static void sarr_cut_bulk(struct search_index *idx, struct sarr *a)
+{
 	struct vec *v = &a->bulk;
-	if (v->n)
-		qsort_r(v->v, v->n, sizeof(uint32_t), cmp_bulk, &c);
 	/* Blocks filled to 7/8, leaving room for inserts before a split. */
 	const uint32_t fill = 2 * SARR_BLOCK - SARR_BLOCK / 4;
 	for (uint32_t i = 0; i < v->n; i++) {
@@ -660,9 +737,25 @@ void search_bulk_end(struct search_index *idx)
 	if (!idx->bulk)
 		return;
 	idx->bulk = 0;
-	for (int t = 0; t < N_TYPES; t++)
-		for (int si = 0; si < N_SORTS; si++)
-			sarr_finish_bulk(idx, &idx->sorted[t][si], si);
+	for (int t = 0; t < N_TYPES; t++) {
+		struct sarr *by_id = &idx->sorted[t][SORT_ID];
+		sort_bulk_ids(idx, &by_id->bulk);
+		/* the live documents, once each, in id order */
+		uint32_t *order = xmalloc_array(by_id->bulk.n + 1, sizeof(uint32_t)), n = 0;
+		for (uint32_t i = 0; i < by_id->bulk.n; i++) {
+			uint32_t dn = by_id->bulk.v[i];
+			if (idx->docs[dn].alive && (i == 0 || by_id->bulk.v[i - 1] != dn))
+				order[n++] = dn;
+		}
+		sarr_cut_bulk(idx, by_id);
+		for (int si = 0; si < N_SORTS; si++) {
+			if (si == SORT_ID)
+				continue;
+			sort_by_value(idx, order, n, si, &idx->sorted[t][si].bulk);
+			sarr_cut_bulk(idx, &idx->sorted[t][si]);
+		}
+		free(order);
+	}
 }
 
 void search_remove(struct search_index *idx, int64_t repo_id)

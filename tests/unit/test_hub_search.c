@@ -345,6 +345,96 @@ static void test_random(void)
 
 /* Paging stays correct when repos are added between pages: every repo that
  * existed throughout appears exactly once. */
+/* All the pages of query q, the repo ids in order. */
+static size_t all_pages(struct search_index *idx, struct search_query q, int64_t *out, size_t max)
+{
+	size_t n = 0;
+	char *cursor = NULL;
+	for (;;) {
+		struct search_result r;
+		q.cursor = cursor;
+		if (search_query(idx, &q, &r))
+			break;
+		for (size_t i = 0; i < r.n && n < max; i++)
+			out[n++] = r.repo_ids[i];
+		free(cursor);
+		cursor = r.next_cursor;
+		r.next_cursor = NULL;
+		search_result_release(&r);
+		if (!cursor)
+			break;
+	}
+	free(cursor);
+	return n;
+}
+
+/* A bulk load (one sort per order at the end, by id ranks) gives exactly
+ * the orders that inserting one by one gives: ids sharing long prefixes and
+ * ids shorter than the 16-byte key (ids are unique, as repo keys are), many
+ * equal values, documents put twice during the load. */
+static void test_bulk_equals_incremental(void)
+{
+	enum { N = 3000 };
+	struct search_index *bulk = search_new(), *inc = search_new();
+	static char ids[N][80];
+	static int64_t a[N], b[N];
+	const char *tag = "gguf";
+
+	search_bulk_begin(bulk);
+	for (int i = 0; i < N; i++) {
+		switch (i % 4) {
+		case 0:
+			snprintf(ids[i], sizeof(ids[i]), "averyverylongorganization/m-%d",
+			         (i * 7919) % N);
+			break;
+		case 1:
+			snprintf(ids[i], sizeof(ids[i]), "averyverylongorganization/m-%d-x", i);
+			break;
+		case 2: snprintf(ids[i], sizeof(ids[i]), "o%d/x", i); break;
+		default: snprintf(ids[i], sizeof(ids[i]), "User%d/Model", i); break;
+		}
+		struct search_doc d = {.repo_id = i + 1,
+		                       .type = HUB_REPO_MODEL,
+		                       .id = ids[i],
+		                       .owner_id = i % 50,
+		                       .downloads = (int64_t)(rnd() % 4),
+		                       .likes = (int64_t)(rnd() % 2),
+		                       .created_ms = (int64_t)(rnd() % 10),
+		                       .modified_ms = (int64_t)(rnd() % 3),
+		                       .tags = &tag,
+		                       .n_tags = i % 3 == 0};
+		search_put(bulk, &d);
+		search_put(inc, &d);
+		if (i % 10 == 0) { /* updated while loading */
+			d.created_ms += 5;
+			d.downloads += 1;
+			search_put(bulk, &d);
+			search_put(inc, &d);
+		}
+	}
+	search_bulk_end(bulk);
+	CHECK_EQ_INT(search_count(bulk), N);
+	int same = 1;
+	for (int sort = HUB_SORT_DEFAULT; sort <= HUB_SORT_ID; sort++) {
+		for (int dir = -1; dir <= 1; dir++) {
+			struct search_query q = {.type = HUB_REPO_MODEL,
+			                         .sort = (enum hub_sort)sort,
+			                         .direction = dir,
+			                         .limit = 700,
+			                         .visible = visible};
+			size_t na = all_pages(bulk, q, a, N), nb = all_pages(inc, q, b, N);
+			same &= na == N && nb == N && !memcmp(a, b, sizeof(a));
+			q.search = "verylong";
+			na = all_pages(bulk, q, a, N);
+			nb = all_pages(inc, q, b, N);
+			same &= na == N / 2 && na == nb && !memcmp(a, b, na * sizeof(a[0]));
+		}
+	}
+	CHECK(same);
+	search_free(bulk);
+	search_free(inc);
+}
+
 static void test_cursor_stability(void)
 {
 	struct search_index *idx = search_new();
@@ -406,6 +496,7 @@ static void test_cursor_stability(void)
 int main(void)
 {
 	RUN(test_random);
+	RUN(test_bulk_equals_incremental);
 	RUN(test_cursor_stability);
 	return test_summary();
 }
