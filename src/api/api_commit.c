@@ -10,54 +10,60 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Write routes of the Hub that this hub leaves out: pull requests. */
+static int refuse_pull_request(struct http_req *req)
+{
+	if (!http_req_query_bool(req, "create_pr"))
+		return 0;
+	http_respond_error(req, 400, NULL, "Pull requests are not supported by this hub");
+	return HD_EUNSUPPORTED;
+}
+
+/* A hub call's result as the Hub answers a write: {} on success, 409 with
+ * the message for an existing name, else the usual error. */
+static void respond_write(struct http_req *req, struct api_ctx *x, int rc, const char *exists)
+{
+	if (rc == HD_EEXIST)
+		http_respond_error(req, 409, NULL, "%s", x->e.msg[0] ? x->e.msg : exists);
+	else if (rc < 0)
+		api_fail(req, &x->c, rc, &x->e);
+	else
+		http_respond_json(req, 200, json_object());
+}
+
 /* ---- preupload -------------------------------------------------------------- */
 
 #define MAX_PREUPLOAD 1000
 
 void api_preupload(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
-	struct hub_preupload_file *files = NULL;
-	unsigned char **samples = NULL;
-	json_t *body = NULL, *jf, *jga, *item;
+	struct api_ctx *x = api_begin(req, 0, 1);
+	struct hub_preupload_file *files;
+	json_t *body, *jf, *jga, *item, *arr;
 	const char *git_attributes = NULL;
 	char *rev;
-	size_t n = 0, i;
+	size_t n, i;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || refuse_pull_request(req) < 0 ||
+	    !(rev = api_decode_tail(req, http_req_param(req, "rev"))) ||
+	    !(body = api_json_body(req)))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	if (http_req_query_bool(req, "create_pr")) {
-		http_respond_error(req, 400, NULL, "Pull requests are not supported by this hub");
-		goto out;
-	}
-	rev = api_decode_tail(req, http_req_param(req, "rev"));
-	if (!rev)
-		goto out;
-	body = api_json_body(req);
-	if (!body)
-		goto out;
 	jf = json_object_get(body, "files");
 	jga = json_object_get(body, "gitAttributes");
 	if (json_is_string(jga))
 		git_attributes = json_string_value(jga);
 	if (!json_is_array(jf)) {
 		http_respond_error(req, 400, NULL, "'files' must be an array");
-		goto out;
+		return;
 	}
 	n = json_array_size(jf);
 	if (n > MAX_PREUPLOAD) {
 		http_respond_error(req, 413, NULL, "Too many files in one preupload (at most %d)",
 		                   MAX_PREUPLOAD);
-		goto out;
+		return;
 	}
-	files = xcalloc(n + 1, sizeof(*files));
-	samples = xcalloc(n + 1, sizeof(*samples));
+	files = http_req_alloc(req, (n + 1) * sizeof(*files));
 	json_array_foreach(jf, i, item)
 	{
 		json_t *jp = json_object_get(item, "path");
@@ -67,82 +73,66 @@ void api_preupload(struct http_req *req)
 			http_respond_error(req, 400, NULL,
 			                   "files[%zu] needs a string 'path' and an integer 'size'",
 			                   i);
-			goto out;
+			return;
 		}
 		files[i].path = json_string_value(jp);
 		files[i].size = (int64_t)json_integer_value(js);
 		if (json_is_string(jsm)) {
+			unsigned char *sample;
 			size_t len;
 			if (api_base64_decode(json_string_value(jsm), json_string_length(jsm),
-			                      &samples[i], &len) < 0) {
+			                      &sample, &len) < 0) {
 				http_respond_error(req, 400, NULL,
 				                   "files[%zu].sample is not valid base64", i);
-				goto out;
+				return;
 			}
-			files[i].sample = samples[i];
+			/* the hub reads the first 512 bytes at most */
 			files[i].sample_size = len > 512 ? 512 : len;
+			files[i].sample = memcpy(http_req_alloc(req, files[i].sample_size + 1),
+			                         sample, files[i].sample_size);
+			free(sample);
 		}
 	}
-	rc = hub_preupload(cfg->hub, &c, &ref, *rev ? rev : NULL, git_attributes, files, n, &e);
+	rc = hub_preupload(x->cfg->hub, &x->c, &x->ref, *rev ? rev : NULL, git_attributes, files, n,
+	                   &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
-	{
-		json_t *arr = json_array();
-		for (i = 0; i < n; i++)
-			json_array_append_new(
-			        arr, json_pack("{s:o,s:s,s:b,s:o}", "path", api_jstr(files[i].path),
-			                       "uploadMode", files[i].is_lfs ? "lfs" : "regular",
-			                       "shouldIgnore", files[i].should_ignore, "oid",
-			                       files[i].oid[0] ? json_string(files[i].oid)
-			                                       : json_null()));
-		http_respond_json(req, 200, json_pack("{s:o}", "files", arr));
-	}
-out:
-	if (samples)
-		for (i = 0; i < n; i++)
-			free(samples[i]);
-	free(samples);
-	free(files);
-	json_decref(body);
-	auth_caller_release(&c);
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+		        arr, json_pack("{s:o,s:s,s:b,s:o}", "path", api_jstr(files[i].path),
+		                       "uploadMode", files[i].is_lfs ? "lfs" : "regular",
+		                       "shouldIgnore", files[i].should_ignore, "oid",
+		                       files[i].oid[0] ? json_string(files[i].oid) : json_null()));
+	http_respond_json(req, 200, json_pack("{s:o}", "files", arr));
 }
 
 /* ---- commit -------------------------------------------------------------------- */
 
 void api_commit(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct api_commit parsed;
 	struct hub_commit_req creq;
+	struct hub_repo_info info;
 	char oid[41], errbuf[512];
 	const char *body;
 	char *branch, *id;
 	size_t n;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || refuse_pull_request(req) < 0 ||
+	    !(branch = api_decode_tail(req, http_req_param(req, "rev"))))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	if (http_req_query_bool(req, "create_pr")) {
-		http_respond_error(req, 400, NULL, "Pull requests are not supported by this hub");
-		goto out;
-	}
-	branch = api_decode_tail(req, http_req_param(req, "rev"));
-	if (!branch)
-		goto out;
 	body = http_req_body(req, &n);
-	rc = api_commit_parse(body, n, (size_t)hub_config(cfg->hub)->max_commit_ops, &parsed,
+	rc = api_commit_parse(body, n, (size_t)hub_config(x->cfg->hub)->max_commit_ops, &parsed,
 	                      errbuf, sizeof(errbuf));
 	if (rc < 0) {
 		http_respond_error(req, rc == HD_ETOOBIG ? 413 : 400, NULL, "Invalid commit: %s",
 		                   errbuf);
-		goto out;
+		return;
 	}
 	memset(&creq, 0, sizeof(creq));
 	creq.summary = parsed.summary;
@@ -150,75 +140,63 @@ void api_commit(struct http_req *req)
 	creq.parent_commit = parsed.parent_commit;
 	creq.ops = parsed.ops;
 	creq.n_ops = parsed.n_ops;
-	rc = hub_commit_create(cfg->hub, &c, &ref, *branch ? branch : NULL, &creq, oid, &e);
+	rc = hub_commit_create(x->cfg->hub, &x->c, &x->ref, *branch ? branch : NULL, &creq, oid,
+	                       &x->e);
 	api_commit_release(&parsed);
 	if (rc == HD_ECONFLICT) {
 		http_respond_error(req, 412, NULL, "%s",
-		                   e.msg[0] ? e.msg : "The parent commit is not the branch head");
-		goto out;
+		                   x->e.msg[0] ? x->e.msg
+		                               : "The parent commit is not the branch head");
+		return;
 	}
 	if (rc == HD_EINVAL || rc == HD_ECORRUPT) {
 		/* Paths, operations or LFS objects the hub refuses: 422 like the Hub. */
-		http_respond_error(req, 422, NULL, "%s", e.msg[0] ? e.msg : hd_strerror(rc));
-		goto out;
+		http_respond_error(req, 422, NULL, "%s", x->e.msg[0] ? x->e.msg : hd_strerror(rc));
+		return;
 	}
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
-	id = http_req_printf(req, "%s/%s", ref.ns, ref.name);
-	{
-		struct hub_repo_info info;
-		/* The canonical spelling of the id for commitUrl. */
-		memset(&info, 0, sizeof(info));
-		if (hub_repo_info(cfg->hub, &c, &ref, oid, 0, &info, NULL) == 0) {
-			id = http_req_strdup(req, info.repo.id);
-			hub_repo_info_release(&info);
-		}
+	/* The canonical spelling of the id for commitUrl. */
+	id = http_req_printf(req, "%s/%s", x->ref.ns, x->ref.name);
+	memset(&info, 0, sizeof(info));
+	if (hub_repo_info(x->cfg->hub, &x->c, &x->ref, oid, 0, &info, NULL) == 0) {
+		id = http_req_strdup(req, info.repo.id);
+		hub_repo_info_release(&info);
 	}
-	http_respond_json(req, 200,
-	                  json_pack("{s:b,s:s,s:o,s:s}", "success", 1, "commitOid", oid,
-	                            "commitUrl",
-	                            api_jstr(http_req_printf(req, "%s/commit/%s",
-	                                                     api_repo_url(req, ref.type, id), oid)),
-	                            "hookOutput", ""));
-out:
-	auth_caller_release(&c);
+	http_respond_json(
+	        req, 200,
+	        json_pack("{s:b,s:s,s:o,s:s}", "success", 1, "commitOid", oid, "commitUrl",
+	                  api_jstr(http_req_printf(req, "%s/commit/%s",
+	                                           api_repo_url(req, x->ref.type, id), oid)),
+	                  "hookOutput", ""));
 }
 
 /* ---- commits --------------------------------------------------------------------- */
 
 void api_commits(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct hub_commit_list list;
 	char *rev;
 	size_t limit;
 	json_t *arr;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(rev = api_decode_tail(req, http_req_param(req, "rev"))) ||
+	    api_query_size(req, "limit", 50, &limit) < 0)
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	rev = api_decode_tail(req, http_req_param(req, "rev"));
-	if (!rev)
-		goto out;
-	if (api_query_size(req, "limit", 50, &limit) < 0)
-		goto out;
 	if (limit == 0)
 		limit = 50;
 	if (limit > 1000)
 		limit = 1000;
 	memset(&list, 0, sizeof(list));
-	rc = hub_commits_list(cfg->hub, &c, &ref, *rev ? rev : NULL, limit,
-	                      http_req_query(req, "cursor"), &list, &e);
+	rc = hub_commits_list(x->cfg->hub, &x->c, &x->ref, *rev ? rev : NULL, limit,
+	                      http_req_query(req, "cursor"), &list, &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
 	arr = json_array();
 	for (size_t i = 0; i < list.n; i++) {
@@ -231,7 +209,7 @@ void api_commits(struct http_req *req)
 		json_object_set_new(j, "authors",
 		                    json_pack("[{s:o,s:o}]", "user", api_jstr(user), "avatar",
 		                              api_jstr(http_req_printf(req, "%s/avatars/%s.png",
-		                                                       cfg->public_url, user))));
+		                                                       x->cfg->public_url, user))));
 		json_object_set_new(j, "date", api_jdate(ci->date_ms));
 		json_array_append_new(arr, j);
 	}
@@ -240,8 +218,6 @@ void api_commits(struct http_req *req)
 		api_link_next(req, list.next_cursor);
 	hub_commit_list_release(&list);
 	http_respond_json(req, 200, arr);
-out:
-	auth_caller_release(&c);
 }
 
 /* ---- refs, branches, tags ------------------------------------------------------------ */
@@ -258,22 +234,18 @@ static json_t *refs_json(const struct hub_ref *r, size_t n)
 
 void api_refs(struct http_req *req)
 {
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct hub_refs refs;
 	json_t *j;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x)
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
 	memset(&refs, 0, sizeof(refs));
-	rc = hub_refs_list(api_cfg(req)->hub, &c, &ref, &refs, &e);
+	rc = hub_refs_list(x->cfg->hub, &x->c, &x->ref, &refs, &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
 	j = json_pack("{s:o,s:[],s:o}", "branches", refs_json(refs.branches, refs.n_branches),
 	              "converts", "tags", refs_json(refs.tags, refs.n_tags));
@@ -281,129 +253,71 @@ void api_refs(struct http_req *req)
 		json_object_set_new(j, "pullRequests", json_array());
 	hub_refs_release(&refs);
 	http_respond_json(req, 200, j);
-out:
-	auth_caller_release(&c);
-}
-
-/* An optional JSON body: empty means {}. */
-static json_t *optional_body(struct http_req *req)
-{
-	size_t n;
-	http_req_body(req, &n);
-	return n ? api_json_body(req) : json_object();
 }
 
 void api_branch(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
-	json_t *body = NULL, *jsp;
+	struct api_ctx *x = api_begin(req, 0, 1);
+	json_t *body, *jsp;
+	const char *start = NULL;
 	char *branch;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(branch = api_decode_tail(req, http_req_param(req, "branch"))))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	branch = api_decode_tail(req, http_req_param(req, "branch"));
-	if (!branch)
-		goto out;
 	if (!*branch) {
 		http_respond_error(req, 400, NULL, "Missing branch name");
-		goto out;
+		return;
 	}
 	if (http_req_method(req) == HTTP_DELETE) {
-		rc = hub_branch_delete(cfg->hub, &c, &ref, branch, &e);
-	} else {
-		const char *start = NULL;
-		body = optional_body(req);
-		if (!body)
-			goto out;
-		jsp = json_object_get(body, "startingPoint");
-		if (jsp && !json_is_null(jsp) && !json_is_string(jsp)) {
-			http_respond_error(req, 400, NULL, "'startingPoint' must be a string");
-			goto out;
-		}
-		if (json_is_string(jsp))
-			start = json_string_value(jsp);
-		rc = hub_branch_create(cfg->hub, &c, &ref, branch, start,
-		                       json_is_true(json_object_get(body, "emptyBranch")),
-		                       json_is_true(json_object_get(body, "overwrite")), &e);
+		rc = hub_branch_delete(x->cfg->hub, &x->c, &x->ref, branch, &x->e);
+		respond_write(req, x, rc, "Reference already exists");
+		return;
 	}
-	if (rc == HD_EEXIST)
-		http_respond_error(req, 409, NULL, "%s",
-		                   e.msg[0] ? e.msg : "Reference already exists");
-	else if (rc < 0)
-		api_fail(req, &c, rc, &e);
-	else
-		http_respond_json(req, 200, json_object());
-out:
-	json_decref(body);
-	auth_caller_release(&c);
+	if (!(body = api_json_body_or_empty(req)))
+		return;
+	jsp = json_object_get(body, "startingPoint");
+	if (jsp && !json_is_null(jsp) && !json_is_string(jsp)) {
+		http_respond_error(req, 400, NULL, "'startingPoint' must be a string");
+		return;
+	}
+	if (json_is_string(jsp))
+		start = json_string_value(jsp);
+	rc = hub_branch_create(x->cfg->hub, &x->c, &x->ref, branch, start,
+	                       json_is_true(json_object_get(body, "emptyBranch")),
+	                       json_is_true(json_object_get(body, "overwrite")), &x->e);
+	respond_write(req, x, rc, "Reference already exists");
 }
 
 void api_tag_create(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
-	json_t *body = NULL, *jt, *jm;
+	struct api_ctx *x = api_begin(req, 0, 1);
+	json_t *body, *jt, *jm;
 	char *rev;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(rev = api_decode_tail(req, http_req_param(req, "rev"))) ||
+	    !(body = api_json_body(req)))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	rev = api_decode_tail(req, http_req_param(req, "rev"));
-	if (!rev)
-		goto out;
-	body = api_json_body(req);
-	if (!body)
-		goto out;
 	jt = json_object_get(body, "tag");
 	jm = json_object_get(body, "message");
 	if (!json_is_string(jt) || (jm && !json_is_null(jm) && !json_is_string(jm))) {
 		http_respond_error(req, 400, NULL,
 		                   "'tag' must be a string (and 'message' a string)");
-		goto out;
+		return;
 	}
-	rc = hub_tag_create(cfg->hub, &c, &ref, *rev ? rev : NULL, json_string_value(jt),
-	                    json_is_string(jm) ? json_string_value(jm) : NULL, &e);
-	if (rc == HD_EEXIST)
-		http_respond_error(req, 409, NULL, "%s", e.msg[0] ? e.msg : "Tag already exists");
-	else if (rc < 0)
-		api_fail(req, &c, rc, &e);
-	else
-		http_respond_json(req, 200, json_object());
-out:
-	json_decref(body);
-	auth_caller_release(&c);
+	rc = hub_tag_create(x->cfg->hub, &x->c, &x->ref, *rev ? rev : NULL, json_string_value(jt),
+	                    json_is_string(jm) ? json_string_value(jm) : NULL, &x->e);
+	respond_write(req, x, rc, "Tag already exists");
 }
 
 void api_tag_delete(struct http_req *req)
 {
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
+	struct api_ctx *x = api_begin(req, 0, 1);
 	char *tag;
-	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(tag = api_decode_tail(req, http_req_param(req, "tag"))))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	tag = api_decode_tail(req, http_req_param(req, "tag"));
-	if (!tag)
-		goto out;
-	rc = hub_tag_delete(api_cfg(req)->hub, &c, &ref, tag, &e);
-	if (rc < 0)
-		api_fail(req, &c, rc, &e);
-	else
-		http_respond_json(req, 200, json_object());
-out:
-	auth_caller_release(&c);
+	respond_write(req, x, hub_tag_delete(x->cfg->hub, &x->c, &x->ref, tag, &x->e),
+	              "Tag already exists");
 }

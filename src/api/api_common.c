@@ -117,6 +117,26 @@ int api_auth(struct http_req *req, struct auth_caller *c, int git)
 	return 0;
 }
 
+static void ctx_release(void *arg, int completed)
+{
+	struct api_ctx *x = arg;
+	(void)completed;
+	auth_caller_release(&x->c);
+}
+
+struct api_ctx *api_begin(struct http_req *req, int git, int repo)
+{
+	struct api_ctx *x = http_req_alloc(req, sizeof(*x));
+	x->cfg = api_cfg(req);
+	auth_caller_init_anonymous(&x->c);
+	http_req_defer(req, ctx_release, x);
+	if (api_auth(req, &x->c, git) < 0)
+		return NULL;
+	if (repo && api_repo_ref(req, &x->ref) < 0)
+		return NULL;
+	return x;
+}
+
 /* ---- errors --------------------------------------------------------------- */
 
 int api_status_of(int rc)
@@ -235,6 +255,12 @@ int api_split_rev_path(struct http_req *req, const struct auth_caller *c,
 	return 0;
 }
 
+static void json_release(void *arg, int completed)
+{
+	(void)completed;
+	json_decref(arg);
+}
+
 json_t *api_json_body(struct http_req *req)
 {
 	size_t n;
@@ -251,11 +277,23 @@ json_t *api_json_body(struct http_req *req)
 		http_respond_error(req, 400, NULL, "Malformed JSON body: %s", jerr.text);
 		return NULL;
 	}
+	http_req_defer(req, json_release, j);
 	if (!json_is_object(j)) {
-		json_decref(j);
 		http_respond_error(req, 400, NULL, "Expected a JSON object");
 		return NULL;
 	}
+	return j;
+}
+
+json_t *api_json_body_or_empty(struct http_req *req)
+{
+	size_t n;
+	json_t *j;
+	http_req_body(req, &n);
+	if (n)
+		return api_json_body(req);
+	j = json_object();
+	http_req_defer(req, json_release, j);
 	return j;
 }
 

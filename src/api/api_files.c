@@ -95,34 +95,27 @@ static void send_file_part(struct http_req *req, struct hub_file *f, int status,
 
 static void resolve(struct http_req *req, int raw)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct hub_file f;
-	struct hub_err e = {{0}, {0}};
 	char *tail, *rev, *path;
 	const char *range = http_req_header(req, "Range");
 	const char *ctype;
 	uint64_t start, len, size;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(tail = api_decode_tail(req, http_req_param(req, "tail"))) ||
+	    api_split_rev_path(req, &x->c, &x->ref, tail, &rev, &path) < 0)
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	tail = api_decode_tail(req, http_req_param(req, "tail"));
-	if (!tail || api_split_rev_path(req, &c, &ref, tail, &rev, &path) < 0)
-		goto out;
 	memset(&f, 0, sizeof(f));
 	f.fd = -1;
-	rc = hub_file_open(cfg->hub, &c, &ref, rev, path, raw, &f, &e);
+	rc = hub_file_open(x->cfg->hub, &x->c, &x->ref, rev, path, raw, &f, &x->e);
 	if (rc < 0) {
 		/* EntryNotFound still names the commit (Python reads it). */
 		if (rc == HD_ENOTFOUND && f.commit[0])
 			http_resp_header(req, "X-Repo-Commit", f.commit);
 		hub_file_release(&f);
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
 	file_headers(req, &f, path);
 	ctype = inline_type(path);
@@ -154,10 +147,8 @@ static void resolve(struct http_req *req, int raw)
 	/* A whole-file GET through resolve counts as a download (HEADs, Range
 	 * probes and slices do not, so each client's download counts once). */
 	if (!raw && !range && http_req_method(req) == HTTP_GET)
-		hub_repo_count_download(cfg->hub, f.repo_uid);
+		hub_repo_count_download(x->cfg->hub, f.repo_uid);
 	hub_file_release(&f);
-out:
-	auth_caller_release(&c);
 }
 
 void api_resolve(struct http_req *req)
@@ -172,48 +163,44 @@ void api_raw(struct http_req *req)
 
 /* ---- tree ---------------------------------------------------------------------- */
 
+/* The entries of a tree page or paths-info as the JSON array, with
+ * X-Repo-Commit; releases the page. */
+static void respond_entries(struct http_req *req, struct hub_tree_page *page, int expand)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < page->n; i++)
+		json_array_append_new(arr, api_tree_entry_json(&page->entries[i], expand));
+	http_resp_header(req, "X-Repo-Commit", page->commit);
+	hub_tree_page_release(page);
+	http_respond_json(req, 200, arr);
+}
+
 void api_tree(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct hub_tree_page page;
-	struct hub_err e = {{0}, {0}};
 	int recursive = http_req_query_bool(req, "recursive");
 	int expand = http_req_query_bool(req, "expand");
 	char *tail, *rev, *path;
 	size_t limit;
-	json_t *arr;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || api_query_size(req, "limit", x->cfg->tree_page_size, &limit) < 0 ||
+	    !(tail = api_decode_tail(req, http_req_param(req, "tail"))) ||
+	    api_split_rev_path(req, &x->c, &x->ref, tail, &rev, &path) < 0)
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	if (api_query_size(req, "limit", cfg->tree_page_size, &limit) < 0)
-		goto out;
-	if (limit == 0 || limit > cfg->tree_page_size)
-		limit = cfg->tree_page_size;
-	tail = api_decode_tail(req, http_req_param(req, "tail"));
-	if (!tail || api_split_rev_path(req, &c, &ref, tail, &rev, &path) < 0)
-		goto out;
+	if (limit == 0 || limit > x->cfg->tree_page_size)
+		limit = x->cfg->tree_page_size;
 	memset(&page, 0, sizeof(page));
-	rc = hub_tree_list(cfg->hub, &c, &ref, rev, path, recursive, expand, limit,
-	                   http_req_query(req, "cursor"), &page, &e);
+	rc = hub_tree_list(x->cfg->hub, &x->c, &x->ref, rev, path, recursive, expand, limit,
+	                   http_req_query(req, "cursor"), &page, &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
-	arr = json_array();
-	for (size_t i = 0; i < page.n; i++)
-		json_array_append_new(arr, api_tree_entry_json(&page.entries[i], expand));
 	if (page.next_cursor)
 		api_link_next(req, page.next_cursor);
-	http_resp_header(req, "X-Repo-Commit", page.commit);
-	hub_tree_page_release(&page);
-	http_respond_json(req, 200, arr);
-out:
-	auth_caller_release(&c);
+	respond_entries(req, &page, expand);
 }
 
 /* ---- paths-info -------------------------------------------------------------------- */
@@ -271,53 +258,38 @@ static int parse_json_paths(struct http_req *req, const char **paths, size_t *n_
 	*n_paths = 0;
 	*expand =
 	        json_is_true(je) || (json_is_string(je) && !strcmp(json_string_value(je), "true"));
-	if (json_is_array(jp)) {
-		if (json_array_size(jp) > MAX_PATHS) {
-			json_decref(body);
-			http_respond_error(req, 413, NULL, "Too many paths (at most %d)",
-			                   MAX_PATHS);
-			return HD_ETOOBIG;
-		}
-		json_array_foreach(jp, i, v)
-		{
-			if (!json_is_string(v)) {
-				json_decref(body);
-				http_respond_error(req, 400, NULL, "'paths' must hold strings");
-				return HD_EINVAL;
-			}
-			paths[(*n_paths)++] = http_req_strdup(req, json_string_value(v));
-		}
-	} else {
-		json_decref(body);
+	if (!json_is_array(jp)) {
 		http_respond_error(req, 400, NULL, "'paths' must be a list of strings");
 		return HD_EINVAL;
 	}
-	json_decref(body);
+	if (json_array_size(jp) > MAX_PATHS) {
+		http_respond_error(req, 413, NULL, "Too many paths (at most %d)", MAX_PATHS);
+		return HD_ETOOBIG;
+	}
+	json_array_foreach(jp, i, v)
+	{
+		if (!json_is_string(v)) {
+			http_respond_error(req, 400, NULL, "'paths' must hold strings");
+			return HD_EINVAL;
+		}
+		paths[(*n_paths)++] = json_string_value(v);
+	}
 	return 0;
 }
 
 void api_paths_info(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct hub_tree_page page;
-	struct hub_err e = {{0}, {0}};
 	const char *ct = http_req_header(req, "Content-Type");
 	const char **paths;
 	size_t n_paths = 0, n;
 	const char *body = http_req_body(req, &n);
 	char *rev;
 	int expand = 0, rc;
-	json_t *arr;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(rev = api_decode_tail(req, http_req_param(req, "rev"))))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	rev = api_decode_tail(req, http_req_param(req, "rev"));
-	if (!rev)
-		goto out;
 	paths = http_req_alloc(req, (MAX_PATHS + 1) * sizeof(*paths));
 	if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
 		rc = parse_form(req, body, n, paths, &n_paths, &expand);
@@ -327,24 +299,17 @@ void api_paths_info(struct http_req *req)
 				                   MAX_PATHS);
 			else
 				http_respond_error(req, 400, NULL, "Malformed form body");
-			goto out;
+			return;
 		}
 	} else if (parse_json_paths(req, paths, &n_paths, &expand) < 0) {
-		goto out;
+		return;
 	}
 	memset(&page, 0, sizeof(page));
-	rc = hub_paths_info(cfg->hub, &c, &ref, *rev ? rev : NULL, paths, n_paths, expand, &page,
-	                    &e);
+	rc = hub_paths_info(x->cfg->hub, &x->c, &x->ref, *rev ? rev : NULL, paths, n_paths, expand,
+	                    &page, &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
-	arr = json_array();
-	for (size_t i = 0; i < page.n; i++)
-		json_array_append_new(arr, api_tree_entry_json(&page.entries[i], expand));
-	http_resp_header(req, "X-Repo-Commit", page.commit);
-	hub_tree_page_release(&page);
-	http_respond_json(req, 200, arr);
-out:
-	auth_caller_release(&c);
+	respond_entries(req, &page, expand);
 }

@@ -36,8 +36,7 @@
 #define CGI_HEAD_MAX (64 * 1024)
 
 struct git_req {
-	struct auth_caller caller;
-	int has_caller;
+	struct api_ctx *x; /* caller and repo */
 	char *dir; /* the bare repo (hub_git_dir; freed at the end) */
 	char uid[33];
 	const char *service; /* "git-upload-pack" or "git-receive-pack" */
@@ -60,8 +59,6 @@ static void git_req_cleanup(void *arg, int completed)
 {
 	struct git_req *g = arg;
 	(void)completed;
-	if (g->has_caller)
-		auth_caller_release(&g->caller);
 	free(g->dir);
 	if (g->spool >= 0)
 		close(g->spool);
@@ -99,19 +96,15 @@ int api_git_begin(struct http_req *req)
 {
 	struct api_config *cfg = api_cfg(req);
 	struct git_req *g = http_req_alloc(req, sizeof(*g));
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
 	const char *path = http_req_path(req);
 	int rc;
 
 	g->spool = -1;
 	http_req_defer(req, git_req_cleanup, g);
 	http_req_set_ctx(req, g);
-	if (api_auth(req, &g->caller, 1) < 0)
+	g->x = api_begin(req, 1, 1);
+	if (!g->x)
 		return HD_EAUTH;
-	g->has_caller = 1;
-	if (api_repo_ref(req, &ref) < 0)
-		return HD_ENOTFOUND;
 	if (str_ends_with(path, "/info/refs")) {
 		const char *svc = http_req_query(req, "service");
 		g->info_refs = 1;
@@ -127,10 +120,10 @@ int api_git_begin(struct http_req *req)
 		g->service = str_ends_with(path, "/git-receive-pack") ? "git-receive-pack"
 		                                                      : "git-upload-pack";
 	}
-	rc = hub_git_dir(cfg->hub, &g->caller, &ref, !strcmp(g->service, "git-receive-pack"),
-	                 &g->dir, g->uid, &e);
+	rc = hub_git_dir(cfg->hub, &g->x->c, &g->x->ref, !strcmp(g->service, "git-receive-pack"),
+	                 &g->dir, g->uid, &g->x->e);
 	if (rc < 0) {
-		git_fail(req, &g->caller, rc, &e);
+		git_fail(req, &g->x->c, rc, &g->x->e);
 		return rc;
 	}
 	if (!strcmp(g->service, "git-receive-pack") && !cfg->hooks_dir) {
@@ -328,8 +321,8 @@ void api_git_handle(struct http_req *req)
 	env_add(&env, "GIT_CONFIG_GLOBAL", "/dev/null");
 	env_add(&env, "HOME", cfg->tmp_dir);
 	env_add(&env, "REMOTE_ADDR", http_req_remote_addr(req));
-	if (g->caller.user_id)
-		env_add(&env, "REMOTE_USER", g->caller.user);
+	if (g->x->c.user_id)
+		env_add(&env, "REMOTE_USER", g->x->c.user);
 	env_add(&env, "HUDDLE_REPO_UID", g->uid);
 	if (cfg->data_dir)
 		env_add(&env, "HUDDLE_DATA", cfg->data_dir);

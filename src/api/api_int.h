@@ -15,6 +15,19 @@ extern const enum hub_repo_type api_type_model, api_type_dataset, api_type_space
 
 struct api_config *api_cfg(struct http_req *req);
 
+/* What every handler starts from: the caller (authenticated once from the
+ * Authorization header; released when the request ends), the repo of the
+ * route, and an error slot for the hub calls. Request memory. */
+struct api_ctx {
+	struct api_config *cfg;
+	struct auth_caller c;
+	struct hub_repo_ref ref; /* repo routes only */
+	struct hub_err e;
+};
+/* Authenticates (git: answer a bad token with a Basic challenge) and, with
+ * repo, names the route's repo (api_repo_ref). NULL after responding. */
+struct api_ctx *api_begin(struct http_req *req, int git, int repo);
+
 /* Authenticates from Authorization (Bearer token, or Basic with the token as
  * the password). 0 with *c filled (anonymous when there is no header); on a
  * bad token responds 401 and returns < 0. git: answer 401 with a Basic
@@ -44,8 +57,11 @@ char *api_decode_tail(struct http_req *req, const char *raw);
 int api_split_rev_path(struct http_req *req, const struct auth_caller *c,
                        const struct hub_repo_ref *ref, const char *tail, char **rev, char **path);
 
-/* The body as a JSON object; responds 400 and returns NULL otherwise. */
+/* The body as a JSON object, released when the request ends (borrowed);
+ * responds 400 and returns NULL otherwise. */
 json_t *api_json_body(struct http_req *req);
+/* The same, where an empty body means {}. */
+json_t *api_json_body_or_empty(struct http_req *req);
 
 /* A JSON string for text that should be UTF-8 but might not be (names from
  * git): invalid bytes become U+FFFD. Never NULL. */

@@ -168,33 +168,29 @@ static json_t *upload_actions(struct http_req *req, const char *uid, const struc
 
 void api_lfs_batch(struct http_req *req)
 {
-	struct api_config *cfg = api_cfg(req);
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
+	struct api_ctx *x = api_begin(req, 1, 1);
 	struct api_lfs_batch b;
 	char uid[33] = "", errbuf[512];
 	const char *body, *verify_href;
-	int64_t expires = (int64_t)time(NULL) + cfg->href_ttl_s;
+	int64_t expires;
 	int any_multipart = 0, rc;
 	size_t n;
 	json_t *objs;
 
-	if (api_auth(req, &c, 1) < 0)
+	if (!x)
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
+	expires = (int64_t)time(NULL) + x->cfg->href_ttl_s;
 	body = http_req_body(req, &n);
 	rc = api_lfs_batch_parse(body, n, MAX_BATCH_OBJECTS, &b, errbuf, sizeof(errbuf));
 	if (rc < 0) {
 		lfs_fail(req, rc == HD_ETOOBIG ? 413 : 400, "Invalid batch request: %s", errbuf);
-		goto out;
+		return;
 	}
-	rc = hub_lfs_batch(cfg->hub, &c, &ref, b.op, b.objs, b.n_objs, uid, &e);
+	rc = hub_lfs_batch(x->cfg->hub, &x->c, &x->ref, b.op, b.objs, b.n_objs, uid, &x->e);
 	if (rc < 0) {
-		lfs_hub_fail(req, &c, rc, &e);
+		lfs_hub_fail(req, &x->c, rc, &x->e);
 		api_lfs_batch_release(&b);
-		goto out;
+		return;
 	}
 	verify_href =
 	        signed_href(req, "POST", http_req_printf(req, "/api/lfs/verify/%s", uid), expires);
@@ -254,41 +250,40 @@ void api_lfs_batch(struct http_req *req)
 		http_respond(req, 200, LFS_JSON, s, strlen(s));
 		free(s);
 	}
-out:
-	auth_caller_release(&c);
 }
 
-void api_lfs_verify(struct http_req *req)
+/* {"oid", "size"} of a verify body: 0, or < 0 after responding. */
+static int verify_body(struct http_req *req, const char **oid, int64_t *size)
 {
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
-	json_t *body, *jo, *js;
-	int rc;
-
-	if (api_auth(req, &c, 1) < 0)
-		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	body = api_json_body(req);
+	json_t *body = api_json_body(req), *jo, *js;
 	if (!body)
-		goto out;
+		return HD_EINVAL;
 	jo = json_object_get(body, "oid");
 	js = json_object_get(body, "size");
 	if (!json_is_string(jo) || !hub_oid_valid(json_string_value(jo)) || !json_is_integer(js) ||
 	    json_integer_value(js) < 0) {
 		lfs_fail(req, 400, "Expected {\"oid\": sha256 hex, \"size\": integer}");
-	} else {
-		rc = hub_lfs_verify(api_cfg(req)->hub, &c, &ref, json_string_value(jo),
-		                    (int64_t)json_integer_value(js), &e);
-		if (rc < 0)
-			lfs_hub_fail(req, &c, rc, &e);
-		else
-			http_respond(req, 200, LFS_JSON, "{}", 2);
+		return HD_EINVAL;
 	}
-	json_decref(body);
-out:
-	auth_caller_release(&c);
+	*oid = json_string_value(jo);
+	*size = (int64_t)json_integer_value(js);
+	return 0;
+}
+
+void api_lfs_verify(struct http_req *req)
+{
+	struct api_ctx *x = api_begin(req, 1, 1);
+	const char *oid;
+	int64_t size;
+	int rc;
+
+	if (!x || verify_body(req, &oid, &size) < 0)
+		return;
+	rc = hub_lfs_verify(x->cfg->hub, &x->c, &x->ref, oid, size, &x->e);
+	if (rc < 0)
+		lfs_hub_fail(req, &x->c, rc, &x->e);
+	else
+		http_respond(req, 200, LFS_JSON, "{}", 2);
 }
 
 /* The signed verify href: the repo (by uid) must have the object, with that
@@ -297,8 +292,8 @@ void api_lfs_verify_signed(struct http_req *req)
 {
 	struct hub_err e = {{0}, {0}};
 	struct hub_file f;
-	json_t *body, *jo, *js;
-	const char *uid = http_req_param(req, "uid");
+	const char *uid = http_req_param(req, "uid"), *oid;
+	int64_t size;
 
 	if (check_signature(req, "POST") < 0)
 		return;
@@ -306,29 +301,17 @@ void api_lfs_verify_signed(struct http_req *req)
 		lfs_fail(req, 400, "Invalid repository id");
 		return;
 	}
-	body = api_json_body(req);
-	if (!body)
+	if (verify_body(req, &oid, &size) < 0)
 		return;
-	jo = json_object_get(body, "oid");
-	js = json_object_get(body, "size");
-	if (!json_is_string(jo) || !hub_oid_valid(json_string_value(jo)) || !json_is_integer(js) ||
-	    json_integer_value(js) < 0) {
-		lfs_fail(req, 400, "Expected {\"oid\": sha256 hex, \"size\": integer}");
-		json_decref(body);
-		return;
-	}
 	memset(&f, 0, sizeof(f));
 	f.fd = -1;
-	if (hub_lfs_open(api_cfg(req)->hub, uid, json_string_value(jo), &f, &e) < 0) {
+	if (hub_lfs_open(api_cfg(req)->hub, uid, oid, &f, &e) < 0)
 		lfs_fail(req, 404, "Object not found");
-	} else {
-		if (f.size != (int64_t)json_integer_value(js))
-			lfs_fail(req, 422, "Object size does not match");
-		else
-			http_respond(req, 200, LFS_JSON, "{}", 2);
-		hub_file_release(&f);
-	}
-	json_decref(body);
+	else if (f.size != size)
+		lfs_fail(req, 422, "Object size does not match");
+	else
+		http_respond(req, 200, LFS_JSON, "{}", 2);
+	hub_file_release(&f);
 }
 
 void api_lfs_locks(struct http_req *req)

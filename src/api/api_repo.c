@@ -13,14 +13,14 @@
 
 void api_whoami(struct http_req *req)
 {
-	struct auth_caller c;
+	struct api_ctx *x = api_begin(req, 0, 0);
 	json_t *j, *orgs, *tok;
 	char *avatar;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x)
 		return;
+	const struct auth_caller c = x->c; /* a shallow copy: released with x */
 	if (c.user_id == 0) {
-		auth_caller_release(&c);
 		api_fail_bad_token(req, 0);
 		return;
 	}
@@ -75,7 +75,6 @@ void api_whoami(struct http_req *req)
 	json_object_set_new(j, "orgs", orgs);
 	json_object_set_new(j, "auth",
 	                    json_pack("{s:s,s:o}", "type", "access_token", "accessToken", tok));
-	auth_caller_release(&c);
 	http_respond_json(req, 200, j);
 }
 
@@ -129,22 +128,16 @@ static int repo_from_body(struct http_req *req, json_t *body, const struct auth_
 
 void api_repo_create(struct http_req *req)
 {
-	struct auth_caller c;
+	struct api_ctx *x = api_begin(req, 0, 0);
 	struct hub_repo_ref ref;
 	struct hub_repo repo;
-	struct hub_err e = {{0}, {0}};
 	json_t *body, *jv, *jp, *js;
 	int is_private = 0, rc;
 	const char *sdk = NULL;
 	char *id;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(body = api_json_body(req)) || repo_from_body(req, body, &x->c, &ref) < 0)
 		return;
-	body = api_json_body(req);
-	if (!body)
-		goto out;
-	if (repo_from_body(req, body, &c, &ref) < 0)
-		goto out_body;
 	jv = json_object_get(body, "visibility");
 	jp = json_object_get(body, "private");
 	if (json_is_string(jv)) {
@@ -152,7 +145,7 @@ void api_repo_create(struct http_req *req)
 		if (strcmp(v, "private") && strcmp(v, "public")) {
 			http_respond_error(req, 400, NULL,
 			                   "'visibility' must be public or private");
-			goto out_body;
+			return;
 		}
 		is_private = !strcmp(v, "private");
 	} else if (json_is_boolean(jp)) {
@@ -160,9 +153,9 @@ void api_repo_create(struct http_req *req)
 	}
 	js = json_object_get(body, "sdk");
 	if (json_is_string(js))
-		sdk = http_req_strdup(req, json_string_value(js));
+		sdk = json_string_value(js);
 	memset(&repo, 0, sizeof(repo));
-	rc = hub_repo_create(api_cfg(req)->hub, &c, &ref, is_private, sdk, &repo, &e);
+	rc = hub_repo_create(x->cfg->hub, &x->c, &ref, is_private, sdk, &repo, &x->e);
 	if (rc == HD_EEXIST) {
 		char *idv = http_req_printf(req, "%s/%s", ref.ns, ref.name);
 		char *url = api_repo_url(req, ref.type, idv);
@@ -171,11 +164,11 @@ void api_repo_create(struct http_req *req)
 		http_resp_header(req, "X-Error-Message", msg);
 		http_respond_json(req, 409,
 		                  json_pack("{s:s,s:o}", "error", msg, "url", api_jstr(url)));
-		goto out_body;
+		return;
 	}
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out_body;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
 	id = http_req_strdup(req, repo.id);
 	http_respond_json(req, 200,
@@ -183,35 +176,22 @@ void api_repo_create(struct http_req *req)
 	                            api_jstr(api_repo_url(req, repo.type, id)), "name",
 	                            api_jstr(id), "id", repo.uid));
 	hub_repo_release(&repo);
-out_body:
-	json_decref(body);
-out:
-	auth_caller_release(&c);
 }
 
 void api_repo_delete(struct http_req *req)
 {
-	struct auth_caller c;
+	struct api_ctx *x = api_begin(req, 0, 0);
 	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
 	json_t *body;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(body = api_json_body(req)) || repo_from_body(req, body, &x->c, &ref) < 0)
 		return;
-	body = api_json_body(req);
-	if (!body)
-		goto out;
-	if (repo_from_body(req, body, &c, &ref) == 0) {
-		rc = hub_repo_delete(api_cfg(req)->hub, &c, &ref, &e);
-		if (rc < 0)
-			api_fail(req, &c, rc, &e);
-		else
-			http_respond_json(req, 200, json_object());
-	}
-	json_decref(body);
-out:
-	auth_caller_release(&c);
+	rc = hub_repo_delete(x->cfg->hub, &x->c, &ref, &x->e);
+	if (rc < 0)
+		api_fail(req, &x->c, rc, &x->e);
+	else
+		http_respond_json(req, 200, json_object());
 }
 
 /* "ns/name" into a ref (request memory). */
@@ -229,65 +209,50 @@ static int split_id(struct http_req *req, const char *id, enum hub_repo_type typ
 
 void api_repo_move(struct http_req *req)
 {
-	struct auth_caller c;
+	struct api_ctx *x = api_begin(req, 0, 0);
 	struct hub_repo_ref from, to;
-	struct hub_err e = {{0}, {0}};
 	enum hub_repo_type type = HUB_REPO_MODEL;
 	json_t *body, *jf, *jt, *jty;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(body = api_json_body(req)))
 		return;
-	body = api_json_body(req);
-	if (!body)
-		goto out;
 	jf = json_object_get(body, "fromRepo");
 	jt = json_object_get(body, "toRepo");
 	jty = json_object_get(body, "type");
 	if (jty && !json_is_null(jty) &&
 	    (!json_is_string(jty) || hub_repo_type_parse(json_string_value(jty), &type) < 0)) {
 		http_respond_error(req, 400, NULL, "'type' must be model, dataset or space");
-		goto out_body;
+		return;
 	}
 	if (!json_is_string(jf) || !json_is_string(jt) ||
 	    split_id(req, json_string_value(jf), type, &from) < 0 ||
 	    split_id(req, json_string_value(jt), type, &to) < 0) {
 		http_respond_error(req, 400, NULL,
 		                   "'fromRepo' and 'toRepo' must be repo ids like \"ns/name\"");
-		goto out_body;
+		return;
 	}
-	rc = hub_repo_move(api_cfg(req)->hub, &c, &from, &to, &e);
+	rc = hub_repo_move(x->cfg->hub, &x->c, &from, &to, &x->e);
 	if (rc == HD_EEXIST)
 		http_respond_error(req, 409, NULL, "%s",
-		                   e.msg[0] ? e.msg : "The target repo exists");
+		                   x->e.msg[0] ? x->e.msg : "The target repo exists");
 	else if (rc < 0)
-		api_fail(req, &c, rc, &e);
+		api_fail(req, &x->c, rc, &x->e);
 	else
 		http_respond_json(
 		        req, 200,
 		        json_pack("{s:o}", "url",
 		                  api_jstr(api_repo_url(req, type, json_string_value(jt)))));
-out_body:
-	json_decref(body);
-out:
-	auth_caller_release(&c);
 }
 
 void api_repo_settings(struct http_req *req)
 {
-	struct auth_caller c;
-	struct hub_repo_ref ref;
-	struct hub_err e = {{0}, {0}};
+	struct api_ctx *x = api_begin(req, 0, 1);
 	json_t *body, *jv, *jp, *jg;
 	int is_private = -1, gated = -1, rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x || !(body = api_json_body(req)))
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
-	body = api_json_body(req);
-	if (!body)
-		goto out;
 	jv = json_object_get(body, "visibility");
 	jp = json_object_get(body, "private");
 	jg = json_object_get(body, "gated");
@@ -296,13 +261,13 @@ void api_repo_settings(struct http_req *req)
 		if (strcmp(v, "private") && strcmp(v, "public")) {
 			http_respond_error(req, 400, NULL,
 			                   "'visibility' must be public or private");
-			goto out_body;
+			return;
 		}
 		is_private = !strcmp(v, "private");
 	} else if (jp && !json_is_null(jp)) {
 		if (!json_is_boolean(jp)) {
 			http_respond_error(req, 400, NULL, "'private' must be a boolean");
-			goto out_body;
+			return;
 		}
 		is_private = json_is_true(jp);
 	}
@@ -318,18 +283,14 @@ void api_repo_settings(struct http_req *req)
 		else {
 			http_respond_error(req, 400, NULL,
 			                   "'gated' must be false, \"auto\" or \"manual\"");
-			goto out_body;
+			return;
 		}
 	}
-	rc = hub_repo_settings(api_cfg(req)->hub, &c, &ref, is_private, gated, &e);
+	rc = hub_repo_settings(x->cfg->hub, &x->c, &x->ref, is_private, gated, &x->e);
 	if (rc < 0)
-		api_fail(req, &c, rc, &e);
+		api_fail(req, &x->c, rc, &x->e);
 	else
 		http_respond_json(req, 200, json_object());
-out_body:
-	json_decref(body);
-out:
-	auth_caller_release(&c);
 }
 
 /* ---- info ----------------------------------------------------------------------- */
@@ -350,6 +311,16 @@ static json_t *sibling_json(const struct hub_tree_entry *s, int blobs)
 	return j;
 }
 
+/* The "siblings" array: the files of the tree. */
+static json_t *siblings_json(const struct hub_repo_info *info, int blobs)
+{
+	json_t *sib = json_array();
+	for (size_t i = 0; i < info->n_siblings; i++)
+		if (!info->siblings[i].is_dir)
+			json_array_append_new(sib, sibling_json(&info->siblings[i], blobs));
+	return sib;
+}
+
 /* Does the request want field (expand=x / expand[]=x)? With no expand at all
  * the Hub sends its default set, which includes siblings. */
 static int want_siblings(struct http_req *req)
@@ -362,10 +333,8 @@ static int want_siblings(struct http_req *req)
 
 void api_repo_info(struct http_req *req)
 {
-	struct auth_caller c;
-	struct hub_repo_ref ref;
+	struct api_ctx *x = api_begin(req, 0, 1);
 	struct hub_repo_info info;
-	struct hub_err e = {{0}, {0}};
 	const char *raw_rev = http_req_param(req, "rev");
 	char *rev = NULL;
 	int blobs = http_req_query_bool(req, "blobs");
@@ -373,34 +342,27 @@ void api_repo_info(struct http_req *req)
 	json_t *j;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x)
 		return;
-	if (api_repo_ref(req, &ref) < 0)
-		goto out;
 	if (raw_rev) {
 		rev = api_decode_tail(req, raw_rev);
 		if (!rev)
-			goto out;
+			return;
 		if (!*rev) {
 			http_respond_error(req, 404, "RevisionNotFound", "Invalid revision: empty");
-			goto out;
+			return;
 		}
 	}
 	memset(&info, 0, sizeof(info));
-	rc = hub_repo_info(api_cfg(req)->hub, &c, &ref, rev, siblings, &info, &e);
+	rc = hub_repo_info(x->cfg->hub, &x->c, &x->ref, rev, siblings, &info, &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
 	j = api_repo_json(req, &info.repo);
 	json_object_set_new(j, "sha", json_string(info.rev_sha));
-	if (siblings) {
-		json_t *sib = json_array();
-		for (size_t i = 0; i < info.n_siblings; i++)
-			if (!info.siblings[i].is_dir)
-				json_array_append_new(sib, sibling_json(&info.siblings[i], blobs));
-		json_object_set_new(j, "siblings", sib);
-	}
+	if (siblings)
+		json_object_set_new(j, "siblings", siblings_json(&info, blobs));
 	if (info.repo.type == HUB_REPO_SPACE) {
 		json_object_set_new(
 		        j, "runtime",
@@ -410,19 +372,15 @@ void api_repo_info(struct http_req *req)
 	}
 	hub_repo_info_release(&info);
 	http_respond_json(req, 200, j);
-out:
-	auth_caller_release(&c);
 }
 
 /* ---- listing ------------------------------------------------------------------------ */
 
 void api_repo_list(struct http_req *req)
 {
-	struct auth_caller c;
+	struct api_ctx *x = api_begin(req, 0, 0);
 	struct hub_list_query q;
 	struct hub_repo_list list;
-	struct hub_err e = {{0}, {0}};
-	struct api_config *cfg = api_cfg(req);
 	const char *filters[64];
 	const char *dir;
 	size_t n_filters, limit;
@@ -433,12 +391,12 @@ void api_repo_list(struct http_req *req)
 	json_t *arr;
 	int rc;
 
-	if (api_auth(req, &c, 0) < 0)
+	if (!x)
 		return;
 	memset(&q, 0, sizeof(q));
 	if (hub_repo_type_parse(http_req_param(req, "T"), &q.type) < 0) {
 		http_respond_error(req, 404, NULL, "Not Found");
-		goto out;
+		return;
 	}
 	q.search = http_req_query(req, "search");
 	q.author = http_req_query(req, "author");
@@ -446,28 +404,28 @@ void api_repo_list(struct http_req *req)
 	if (n_filters > ARRAY_SIZE(filters)) {
 		http_respond_error(req, 400, NULL, "Too many filters (at most %zu)",
 		                   ARRAY_SIZE(filters));
-		goto out;
+		return;
 	}
 	q.filters = filters;
 	q.n_filters = n_filters;
 	q.pipeline_tag = http_req_query(req, "pipeline_tag");
 	if (hub_sort_parse(http_req_query(req, "sort"), &q.sort) < 0) {
 		http_respond_error(req, 400, NULL, "Invalid sort");
-		goto out;
+		return;
 	}
 	dir = http_req_query(req, "direction");
 	q.direction = dir && !strcmp(dir, "-1") ? -1 : dir && !strcmp(dir, "1") ? 1 : 0;
-	if (api_query_size(req, "limit", cfg->list_page_size, &limit) < 0)
-		goto out;
-	if (limit == 0 || limit > cfg->list_page_size)
-		limit = cfg->list_page_size;
+	if (api_query_size(req, "limit", x->cfg->list_page_size, &limit) < 0)
+		return;
+	if (limit == 0 || limit > x->cfg->list_page_size)
+		limit = x->cfg->list_page_size;
 	q.limit = limit;
 	q.cursor = http_req_query(req, "cursor");
 	memset(&list, 0, sizeof(list));
-	rc = hub_repo_list(cfg->hub, &c, &q, &list, &e);
+	rc = hub_repo_list(x->cfg->hub, &x->c, &q, &list, &x->e);
 	if (rc < 0) {
-		api_fail(req, &c, rc, &e);
-		goto out;
+		api_fail(req, &x->c, rc, &x->e);
+		return;
 	}
 	arr = json_array();
 	for (size_t i = 0; i < list.n; i++) {
@@ -479,13 +437,8 @@ void api_repo_list(struct http_req *req)
 			struct hub_repo_ref ref = {list.items[i].type, list.items[i].ns,
 			                           list.items[i].name};
 			memset(&info, 0, sizeof(info));
-			if (hub_repo_info(cfg->hub, &c, &ref, NULL, 1, &info, NULL) == 0) {
-				json_t *sib = json_array();
-				for (size_t k = 0; k < info.n_siblings; k++)
-					if (!info.siblings[k].is_dir)
-						json_array_append_new(
-						        sib, sibling_json(&info.siblings[k], 0));
-				json_object_set_new(j, "siblings", sib);
+			if (hub_repo_info(x->cfg->hub, &x->c, &ref, NULL, 1, &info, NULL) == 0) {
+				json_object_set_new(j, "siblings", siblings_json(&info, 0));
 				hub_repo_info_release(&info);
 			}
 		}
@@ -495,6 +448,4 @@ void api_repo_list(struct http_req *req)
 		api_link_next(req, list.next_cursor);
 	hub_repo_list_release(&list);
 	http_respond_json(req, 200, arr);
-out:
-	auth_caller_release(&c);
 }
