@@ -333,31 +333,12 @@ int auth_org_create(struct store *st, const char *name, const char *fullname, ch
 	return account_create(st, AUTH_ACCOUNT_ORG, name, fullname, NULL, 0, err, err_size);
 }
 
-static int account_query(struct store *st, const char *sql, const char *text, int64_t id,
-                         struct auth_account *out)
+static void account_from_row(struct store_stmt *s, void *arg)
 {
-	struct store_db *db = store_db_get(st);
-	struct store_stmt *s;
-	int rc = store_stmt(db, sql, &s);
-
-	if (!rc) {
-		if (text)
-			store_bind_text(s, 1, text);
-		else
-			store_bind_i64(s, 1, id);
-		rc = store_step(s);
-		if (rc == 1) {
-			out->id = store_col_i64(s, 0);
-			out->kind = (enum auth_account_kind)store_col_i64(s, 1);
-			copy_str(out->name, sizeof(out->name), store_col_text(s, 2));
-			rc = 0;
-		} else if (rc == 0) {
-			rc = HD_ENOTFOUND;
-		}
-		store_stmt_done(s);
-	}
-	store_db_put(st, db);
-	return rc;
+	struct auth_account *out = arg;
+	out->id = store_col_i64(s, 0);
+	out->kind = (enum auth_account_kind)store_col_i64(s, 1);
+	copy_str(out->name, sizeof(out->name), store_col_text(s, 2));
 }
 
 int auth_account_find(struct store *st, const char *name, struct auth_account *out)
@@ -366,13 +347,21 @@ int auth_account_find(struct store *st, const char *name, struct auth_account *o
 	if (!auth_name_valid(name))
 		return HD_ENOTFOUND;
 	lower_copy(key, name, sizeof(key));
-	return account_query(st, "SELECT id, kind, name FROM accounts WHERE name_key = ?", key, 0,
-	                     out);
+	struct store_db *db = store_db_get(st);
+	int rc =
+	        store_query_row(db, account_from_row, out,
+	                        "SELECT id, kind, name FROM accounts WHERE name_key = ?", "t", key);
+	store_db_put(st, db);
+	return rc;
 }
 
 int auth_account_by_id(struct store *st, int64_t id, struct auth_account *out)
 {
-	return account_query(st, "SELECT id, kind, name FROM accounts WHERE id = ?", NULL, id, out);
+	struct store_db *db = store_db_get(st);
+	int rc = store_query_row(db, account_from_row, out,
+	                         "SELECT id, kind, name FROM accounts WHERE id = ?", "i", id);
+	store_db_put(st, db);
+	return rc;
 }
 
 static int find_member_pair(struct store *st, const char *org, const char *user,

@@ -13,17 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int http_pct_decode(const char *s, size_t n, int plus_space, char **out)
 {
 	char *o = xmalloc(n + 1);
@@ -33,18 +22,12 @@ int http_pct_decode(const char *s, size_t n, int plus_space, char **out)
 	for (size_t i = 0; i < n; i++) {
 		int c = (unsigned char)s[i];
 		if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= n) {
+			unsigned char byte;
+			if (i + 2 >= n || hex_decode(&byte, s + i + 1, 1) < 0) {
 				free(o);
 				return HD_EINVAL;
 			}
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0) {
-				free(o);
-				return HD_EINVAL;
-			}
-			c = hi << 4 | lo;
+			c = byte;
 			i += 2;
 		} else if (c == '+' && plus_space) {
 			c = ' ';

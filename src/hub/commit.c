@@ -390,35 +390,21 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
                   const char *rev, const char *git_attributes, struct hub_preupload_file *files,
                   size_t n_files, struct hub_err *err)
 {
-	struct repo_row row;
-	git_repository *repo;
-	git_commit *commit = NULL;
-	git_tree *root = NULL;
-	git_oid commit_id;
+	struct rev_view v;
 	struct buf attrs_text = BUF_INIT;
 	struct attrs repo_rules = {NULL, 0}, client_rules = {NULL, 0};
 	int rc;
 
 	if (n_files > 10000)
 		return hub_fail(err, HD_ETOOBIG, NULL, "too many files in one preupload");
-	rc = repo_open(h, c, ref, AUTH_ACCESS_WRITE, &row, &repo, err);
+	if (git_attributes && strlen(git_attributes) > GITATTRIBUTES_MAX)
+		return hub_fail(err, HD_ETOOBIG, NULL, "gitAttributes is too large");
+	rc = rev_view_open(h, c, ref, AUTH_ACCESS_WRITE, rev, &v, err);
 	if (rc)
 		return rc;
-	rc = git_resolve(repo, rev, &commit_id, err);
-	if (rc)
-		goto out;
-	if (git_commit_lookup(&commit, repo, &commit_id) < 0 ||
-	    git_commit_tree(&root, commit) < 0) {
-		rc = git_err(err, HD_EINTERNAL, "reading the revision");
-		goto out;
-	}
 	/* The rules are parsed once for all the files. */
-	git_read_path(repo, &commit_id, ".gitattributes", GITATTRIBUTES_MAX, &attrs_text);
+	git_read_path(v.repo, &v.commit_id, ".gitattributes", GITATTRIBUTES_MAX, &attrs_text);
 	attrs_parse(&repo_rules, attrs_text.data);
-	if (git_attributes && strlen(git_attributes) > GITATTRIBUTES_MAX) {
-		rc = hub_fail(err, HD_ETOOBIG, NULL, "gitAttributes is too large");
-		goto out;
-	}
 	attrs_parse(&client_rules, git_attributes);
 	for (size_t i = 0; i < n_files; i++) {
 		struct hub_preupload_file *f = &files[i];
@@ -428,11 +414,11 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 		if (!hub_path_valid(f->path)) {
 			rc = hub_fail(err, HD_EINVAL, NULL, "Invalid path: '%.300s'",
 			              f->path ? f->path : "");
-			goto out;
+			break;
 		}
 		if (f->size < 0) {
 			rc = hub_fail(err, HD_EINVAL, NULL, "%s: invalid size", f->path);
-			goto out;
+			break;
 		}
 		if (f->size > 0) {
 			int binary = f->sample && memchr(f->sample, 0, f->sample_size) != NULL;
@@ -441,19 +427,17 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 			            f->size > h->cfg.max_regular_size ||
 			            (binary && f->size > BINARY_LFS_MIN);
 		}
+		/* The remote oid: the sha256 of an LFS file, else the blob's sha1. */
 		git_tree_entry *te = NULL;
-		if (git_tree_entry_bypath(&te, root, f->path) == 0 &&
+		if (git_tree_entry_bypath(&te, v.root, f->path) == 0 &&
 		    git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
 			const git_oid *id = git_tree_entry_id(te);
-			git_odb *odb = NULL;
 			git_blob *blob = NULL;
 			git_object_t ot;
 			size_t len = SIZE_MAX;
 			int64_t lsz;
-			if (git_repository_odb(&odb, repo) == 0)
-				git_odb_read_header(&len, &ot, odb, id);
-			git_odb_free(odb);
-			if (len > LFS_POINTER_MAX || git_blob_lookup(&blob, repo, id) < 0 ||
+			git_odb_read_header(&len, &ot, v.odb, id);
+			if (len > LFS_POINTER_MAX || git_blob_lookup(&blob, v.repo, id) < 0 ||
 			    !lfs_pointer_parse(git_blob_rawcontent(blob),
 			                       (size_t)git_blob_rawsize(blob), f->oid, &lsz))
 				git_oid_tostr(f->oid, 41, id);
@@ -461,13 +445,9 @@ int hub_preupload(struct hub *h, const struct auth_caller *c, const struct hub_r
 		}
 		git_tree_entry_free(te);
 	}
-out:
 	attrs_release(&repo_rules);
 	attrs_release(&client_rules);
 	buf_release(&attrs_text);
-	git_tree_free(root);
-	git_commit_free(commit);
-	git_repository_free(repo);
-	repo_row_release(&row);
+	rev_view_close(&v);
 	return rc;
 }

@@ -210,6 +210,40 @@ int repo_open(struct hub *h, const struct auth_caller *c, const struct hub_repo_
 	return rc;
 }
 
+void rev_view_close(struct rev_view *v)
+{
+	git_tree_free(v->root);
+	git_odb_free(v->odb);
+	git_repository_free(v->repo);
+	repo_row_release(&v->row);
+	memset(v, 0, sizeof(*v));
+}
+
+int rev_view_open(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
+                  enum auth_access need, const char *rev, struct rev_view *v, struct hub_err *err)
+{
+	git_commit *commit = NULL;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	rc = repo_open(h, c, ref, need, &v->row, &v->repo, err);
+	if (rc)
+		return rc;
+	rc = git_resolve(v->repo, rev, &v->commit_id, err);
+	if (!rc && (git_commit_lookup(&commit, v->repo, &v->commit_id) < 0 ||
+	            git_commit_tree(&v->root, commit) < 0))
+		rc = git_err(err, HD_EINTERNAL, "reading the commit");
+	git_commit_free(commit);
+	if (!rc && git_repository_odb(&v->odb, v->repo) < 0)
+		rc = git_err(err, HD_EINTERNAL, "opening the object database");
+	if (rc) {
+		rev_view_close(v);
+		return rc;
+	}
+	git_oid_tostr(v->commit, sizeof(v->commit), &v->commit_id);
+	return 0;
+}
+
 int hub_rev_resolve(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
                     const char *rev, char sha[41], struct hub_err *err)
 {

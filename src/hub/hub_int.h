@@ -85,6 +85,20 @@ int git_read_path(git_repository *repo, const git_oid *commit, const char *path,
 int repo_open(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
               enum auth_access need, struct repo_row *row, git_repository **repo,
               struct hub_err *err);
+/* A repo opened at a revision for reading: the row (access need checked),
+ * the git repository and its object database, the commit rev names and its
+ * root tree. RepoNotFound, RevisionNotFound, or 0 with v to close. */
+struct rev_view {
+	struct repo_row row;
+	git_repository *repo;
+	git_odb *odb;
+	git_oid commit_id;
+	char commit[41];
+	git_tree *root;
+};
+int rev_view_open(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
+                  enum auth_access need, const char *rev, struct rev_view *v, struct hub_err *err);
+void rev_view_close(struct rev_view *v);
 /* Signature for a commit by the caller (name, email). */
 int git_sig_for(const struct auth_caller *c, git_signature **out);
 

@@ -108,29 +108,19 @@ static void make_key(char *out, size_t n, enum hub_repo_type t, const char *ns, 
 		*p = (char)tolower((unsigned char)*p);
 }
 
+static void row_from_stmt_cb(struct store_stmt *s, void *arg)
+{
+	row_from_stmt(s, arg);
+}
+
 /* Loads one row by a WHERE clause on one text or integer value. */
 static int row_load(struct hub *h, const char *where, const char *text, int64_t id,
                     struct repo_row *out)
 {
 	char *sql = xasprintf("SELECT " REPO_COLS REPO_FROM " WHERE %s", where);
 	struct store_db *db = store_db_get(h->st);
-	struct store_stmt *s;
-	int rc = store_stmt(db, sql, &s);
-
-	if (!rc) {
-		if (text)
-			store_bind_text(s, 1, text);
-		else
-			store_bind_i64(s, 1, id);
-		rc = store_step(s);
-		if (rc == 1) {
-			row_from_stmt(s, out);
-			rc = 0;
-		} else if (rc == 0) {
-			rc = HD_ENOTFOUND;
-		}
-		store_stmt_done(s);
-	}
+	int rc = text ? store_query_row(db, row_from_stmt_cb, out, sql, "t", text)
+	              : store_query_row(db, row_from_stmt_cb, out, sql, "i", id);
 	store_db_put(h->st, db);
 	free(sql);
 	return rc;

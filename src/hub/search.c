@@ -1071,6 +1071,26 @@ static int run_scan(struct qctx *x, const uint64_t *bitmap, size_t want, size_t 
 	return 0;
 }
 
+/* Restores the heap of n after its root changed: the root moves down while
+ * a child comes later in scan order. */
+static void sift_down(const struct qctx *x, uint32_t *heap, size_t n)
+{
+	size_t k = 0;
+	for (;;) {
+		size_t l = 2 * k + 1, r = l + 1, m = k;
+		if (l < n && scan_before(x, heap[m], heap[l]))
+			m = l;
+		if (r < n && scan_before(x, heap[m], heap[r]))
+			m = r;
+		if (m == k)
+			return;
+		uint32_t t = heap[m];
+		heap[m] = heap[k];
+		heap[k] = t;
+		k = m;
+	}
+}
+
 /* Top `want` of the candidates in scan order, through a max-heap whose root
  * is the worst kept. */
 static void run_heap(struct qctx *x, const struct vec *cand, size_t want, struct vec *hits)
@@ -1096,20 +1116,7 @@ static void run_heap(struct qctx *x, const struct vec *cand, size_t want, struct
 			}
 		} else if (scan_before(x, dn, heap[0])) {
 			heap[0] = dn;
-			size_t k = 0;
-			for (;;) {
-				size_t l = 2 * k + 1, r = l + 1, m = k;
-				if (l < n && scan_before(x, heap[m], heap[l]))
-					m = l;
-				if (r < n && scan_before(x, heap[m], heap[r]))
-					m = r;
-				if (m == k)
-					break;
-				uint32_t t = heap[m];
-				heap[m] = heap[k];
-				heap[k] = t;
-				k = m;
-			}
+			sift_down(x, heap, n);
 		}
 	}
 	/* Pop in reverse: the root is the latest in scan order. */
@@ -1119,20 +1126,7 @@ static void run_heap(struct qctx *x, const struct vec *cand, size_t want, struct
 	while (n > 0) {
 		hits->v[n - 1] = heap[0];
 		heap[0] = heap[--n];
-		size_t k = 0;
-		for (;;) {
-			size_t l = 2 * k + 1, r = l + 1, m = k;
-			if (l < n && scan_before(x, heap[m], heap[l]))
-				m = l;
-			if (r < n && scan_before(x, heap[m], heap[r]))
-				m = r;
-			if (m == k)
-				break;
-			uint32_t t = heap[m];
-			heap[m] = heap[k];
-			heap[k] = t;
-			k = m;
-		}
+		sift_down(x, heap, n);
 	}
 	free(heap);
 }

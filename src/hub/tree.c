@@ -189,20 +189,6 @@ out:
 	git_revwalk_free(walk);
 }
 
-/* Resolves rev and loads its root tree. */
-static int rev_tree(git_repository *repo, const char *rev, git_oid *commit_id, git_tree **tree,
-                    struct hub_err *err)
-{
-	git_commit *commit = NULL;
-	int rc = git_resolve(repo, rev, commit_id, err);
-	if (rc)
-		return rc;
-	if (git_commit_lookup(&commit, repo, commit_id) < 0 || git_commit_tree(tree, commit) < 0)
-		rc = git_err(err, HD_EINTERNAL, "reading the commit");
-	git_commit_free(commit);
-	return rc;
-}
-
 void hub_tree_page_release(struct hub_tree_page *p)
 {
 	if (!p)
@@ -214,45 +200,43 @@ void hub_tree_page_release(struct hub_tree_page *p)
 	memset(p, 0, sizeof(*p));
 }
 
+static void entries_release(struct entry_vec *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		entry_release(&a->v[i]);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
 int hub_tree_list(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
                   const char *rev, const char *path, int recursive, int expand, size_t limit,
                   const char *cursor, struct hub_tree_page *out, struct hub_err *err)
 {
-	struct repo_row row;
-	git_repository *repo;
-	git_odb *odb = NULL;
-	git_tree *root = NULL, *sub = NULL;
+	struct rev_view v;
+	git_tree *sub = NULL;
 	git_tree_entry *te = NULL;
-	git_oid commit_id;
 	struct entry_vec all = {0};
 	int64_t offset = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	rc = rev_view_open(h, c, ref, AUTH_ACCESS_READ, rev, &v, err);
 	if (rc)
 		return rc;
-	rc = rev_tree(repo, rev, &commit_id, &root, err);
-	if (rc)
-		goto out;
-	git_oid_tostr(out->commit, sizeof(out->commit), &commit_id);
+	memcpy(out->commit, v.commit, sizeof(out->commit));
 	if (cursor && *cursor && (str_to_i64(cursor, &offset) || offset < 0)) {
 		rc = hub_fail(err, HD_EINVAL, NULL, "invalid cursor");
 		goto out;
 	}
 	if (path && *path) {
-		if (!hub_path_valid(path) || git_tree_entry_bypath(&te, root, path) < 0 ||
+		if (!hub_path_valid(path) || git_tree_entry_bypath(&te, v.root, path) < 0 ||
 		    git_tree_entry_type(te) != GIT_OBJECT_TREE ||
-		    git_tree_lookup(&sub, repo, git_tree_entry_id(te)) < 0) {
+		    git_tree_lookup(&sub, v.repo, git_tree_entry_id(te)) < 0) {
 			rc = hub_fail(err, HD_ENOTFOUND, XC_ENTRY, "Entry not found");
 			goto out;
 		}
 	}
-	if (git_repository_odb(&odb, repo) < 0) {
-		rc = git_err(err, HD_EINTERNAL, "opening the object database");
-		goto out;
-	}
-	rc = collect(repo, sub ? sub : root, path, recursive, 0, 0, &all);
+	rc = collect(v.repo, sub ? sub : v.root, path, recursive, 0, 0, &all);
 	if (rc) {
 		hub_fail(err, rc, NULL, "tree too large");
 		goto out;
@@ -263,26 +247,22 @@ int hub_tree_list(struct hub *h, const struct auth_caller *c, const struct hub_r
 		limit = PAGE_EXPAND_MAX;
 	size_t start = (size_t)HD_MIN((uint64_t)offset, (uint64_t)all.n);
 	size_t end = HD_MIN(start + limit, all.n);
+	/* The page's entries move to out (their slots in all are cleared). */
 	out->entries = xcalloc(end - start + 1, sizeof(struct hub_tree_entry));
 	for (size_t i = start; i < end; i++) {
-		entry_detail(repo, odb, &all.v[i]);
+		entry_detail(v.repo, v.odb, &all.v[i]);
 		out->entries[out->n++] = all.v[i];
+		memset(&all.v[i], 0, sizeof(all.v[i]));
 	}
-	for (size_t i = 0; i < all.n; i++)
-		if (i < start || i >= end)
-			entry_release(&all.v[i]);
 	if (end < all.n)
 		out->next_cursor = xasprintf("%zu", end);
 	if (expand)
-		fill_last_commits(repo, &commit_id, out->entries, out->n);
+		fill_last_commits(v.repo, &v.commit_id, out->entries, out->n);
 out:
-	free(all.v);
-	git_odb_free(odb);
+	entries_release(&all);
 	git_tree_entry_free(te);
 	git_tree_free(sub);
-	git_tree_free(root);
-	git_repository_free(repo);
-	repo_row_release(&row);
+	rev_view_close(&v);
 	if (rc) {
 		char commit[41];
 		memcpy(commit, out->commit, sizeof(commit));
@@ -296,27 +276,16 @@ int hub_paths_info(struct hub *h, const struct auth_caller *c, const struct hub_
                    const char *rev, const char *const *paths, size_t n_paths, int expand,
                    struct hub_tree_page *out, struct hub_err *err)
 {
-	struct repo_row row;
-	git_repository *repo;
-	git_odb *odb = NULL;
-	git_tree *root = NULL;
-	git_oid commit_id;
+	struct rev_view v;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (n_paths > 1000)
 		return hub_fail(err, HD_ETOOBIG, NULL, "at most 1000 paths");
-	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	rc = rev_view_open(h, c, ref, AUTH_ACCESS_READ, rev, &v, err);
 	if (rc)
 		return rc;
-	rc = rev_tree(repo, rev, &commit_id, &root, err);
-	if (rc)
-		goto out;
-	git_oid_tostr(out->commit, sizeof(out->commit), &commit_id);
-	if (git_repository_odb(&odb, repo) < 0) {
-		rc = git_err(err, HD_EINTERNAL, "opening the object database");
-		goto out;
-	}
+	memcpy(out->commit, v.commit, sizeof(out->commit));
 	out->entries = xcalloc(n_paths + 1, sizeof(struct hub_tree_entry));
 	for (size_t i = 0; i < n_paths; i++) {
 		git_tree_entry *te = NULL;
@@ -325,76 +294,55 @@ int hub_paths_info(struct hub *h, const struct auth_caller *c, const struct hub_
 			continue;
 		for (size_t j = 0; j < out->n && !dup; j++)
 			dup = !strcmp(out->entries[j].path, paths[i]);
-		if (dup || git_tree_entry_bypath(&te, root, paths[i]) < 0)
+		if (dup || git_tree_entry_bypath(&te, v.root, paths[i]) < 0)
 			continue;
 		struct hub_tree_entry e;
 		memset(&e, 0, sizeof(e));
 		if (entry_init(te, paths[i], &e)) {
-			entry_detail(repo, odb, &e);
+			entry_detail(v.repo, v.odb, &e);
 			out->entries[out->n++] = e;
 		}
 		git_tree_entry_free(te);
 	}
 	if (expand)
-		fill_last_commits(repo, &commit_id, out->entries, out->n);
-out:
-	git_odb_free(odb);
-	git_tree_free(root);
-	git_repository_free(repo);
-	repo_row_release(&row);
-	return rc;
+		fill_last_commits(v.repo, &v.commit_id, out->entries, out->n);
+	rev_view_close(&v);
+	return 0;
 }
 
 int hub_repo_info(struct hub *h, const struct auth_caller *c, const struct hub_repo_ref *ref,
                   const char *rev, int with_siblings, struct hub_repo_info *out,
                   struct hub_err *err)
 {
-	struct repo_row row;
-	git_repository *repo;
-	git_odb *odb = NULL;
-	git_tree *root = NULL;
+	struct rev_view v;
 	git_commit *commit = NULL;
-	git_oid commit_id;
 	struct entry_vec sib = {0};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	rc = rev_view_open(h, c, ref, AUTH_ACCESS_READ, rev, &v, err);
 	if (rc)
 		return rc;
-	rc = rev_tree(repo, rev, &commit_id, &root, err);
-	if (rc)
-		goto out;
-	git_oid_tostr(out->rev_sha, sizeof(out->rev_sha), &commit_id);
-	if (git_commit_lookup(&commit, repo, &commit_id) == 0)
+	memcpy(out->rev_sha, v.commit, sizeof(out->rev_sha));
+	if (git_commit_lookup(&commit, v.repo, &v.commit_id) == 0)
 		out->rev_date_ms = (int64_t)git_commit_time(commit) * 1000;
+	git_commit_free(commit);
 	if (with_siblings) {
-		if (git_repository_odb(&odb, repo) < 0) {
-			rc = git_err(err, HD_EINTERNAL, "opening the object database");
-			goto out;
-		}
-		rc = collect(repo, root, "", 1, 1, 0, &sib);
-		for (size_t i = 0; !rc && i < sib.n; i++)
-			entry_detail(repo, odb, &sib.v[i]);
+		rc = collect(v.repo, v.root, "", 1, 1, 0, &sib);
 		if (rc) {
-			for (size_t i = 0; i < sib.n; i++)
-				entry_release(&sib.v[i]);
-			free(sib.v);
-			hub_fail(err, rc, NULL, "tree too large");
-			goto out;
+			entries_release(&sib);
+			rev_view_close(&v);
+			return hub_fail(err, rc, NULL, "tree too large");
 		}
+		for (size_t i = 0; i < sib.n; i++)
+			entry_detail(v.repo, v.odb, &sib.v[i]);
 		out->siblings = sib.v;
 		out->n_siblings = sib.n;
 	}
-	out->repo = row.repo;
-	memset(&row.repo, 0, sizeof(row.repo));
-out:
-	git_commit_free(commit);
-	git_odb_free(odb);
-	git_tree_free(root);
-	git_repository_free(repo);
-	repo_row_release(&row);
-	return rc;
+	out->repo = v.row.repo;
+	memset(&v.row.repo, 0, sizeof(v.row.repo));
+	rev_view_close(&v);
+	return 0;
 }
 
 void hub_repo_info_release(struct hub_repo_info *info)
@@ -449,27 +397,21 @@ int hub_file_open(struct hub *h, const struct auth_caller *c, const struct hub_r
                   const char *rev, const char *path, int raw, struct hub_file *out,
                   struct hub_err *err)
 {
-	struct repo_row row;
-	git_repository *repo;
-	git_tree *root = NULL;
+	struct rev_view v;
 	git_tree_entry *te = NULL;
 	git_blob *blob = NULL;
-	git_oid commit_id;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	rc = repo_open(h, c, ref, AUTH_ACCESS_READ, &row, &repo, err);
+	rc = rev_view_open(h, c, ref, AUTH_ACCESS_READ, rev, &v, err);
 	if (rc)
 		return rc;
-	memcpy(out->repo_uid, row.repo.uid, sizeof(out->repo_uid));
-	rc = rev_tree(repo, rev, &commit_id, &root, err);
-	if (rc)
-		goto out;
-	git_oid_tostr(out->commit, sizeof(out->commit), &commit_id);
-	if (!hub_path_valid(path) || git_tree_entry_bypath(&te, root, path) < 0 ||
+	memcpy(out->repo_uid, v.row.repo.uid, sizeof(out->repo_uid));
+	memcpy(out->commit, v.commit, sizeof(out->commit));
+	if (!hub_path_valid(path) || git_tree_entry_bypath(&te, v.root, path) < 0 ||
 	    git_tree_entry_type(te) != GIT_OBJECT_BLOB ||
-	    git_blob_lookup(&blob, repo, git_tree_entry_id(te)) < 0) {
+	    git_blob_lookup(&blob, v.repo, git_tree_entry_id(te)) < 0) {
 		rc = hub_fail(err, HD_ENOTFOUND, XC_ENTRY, "Entry not found");
 		goto out;
 	}
@@ -479,7 +421,7 @@ int hub_file_open(struct hub *h, const struct auth_caller *c, const struct hub_r
 	char oid[65];
 	int64_t lfs_size;
 	if (!raw && lfs_pointer_parse(content, len, oid, &lfs_size)) {
-		rc = open_lfs(h, row.db_id, oid, lfs_size, out, err);
+		rc = open_lfs(h, v.row.db_id, oid, lfs_size, out, err);
 		goto out;
 	}
 	out->priv = xmalloc(len ? len : 1);
@@ -489,9 +431,7 @@ int hub_file_open(struct hub *h, const struct auth_caller *c, const struct hub_r
 out:
 	git_blob_free(blob);
 	git_tree_entry_free(te);
-	git_tree_free(root);
-	git_repository_free(repo);
-	repo_row_release(&row);
+	rev_view_close(&v);
 	return rc;
 }
 

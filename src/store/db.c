@@ -422,46 +422,80 @@ static int bind_va(struct store_stmt *s, const char *types, va_list ap)
 	return 0;
 }
 
+/* Prepares sql and binds the arguments of types (see store_exec). */
+static int prepare_bind(struct store_db *db, const char *sql, const char *types, va_list ap,
+                        struct store_stmt **out)
+{
+	int rc = store_stmt(db, sql, out);
+	if (!rc) {
+		rc = bind_va(*out, types, ap);
+		if (rc)
+			store_stmt_done(*out);
+	}
+	return rc;
+}
+
 int store_exec(struct store_db *db, const char *sql, const char *types, ...)
 {
 	struct store_stmt *s;
 	va_list ap;
-	int rc = store_stmt(db, sql, &s);
+	int rc;
 
+	va_start(ap, types);
+	rc = prepare_bind(db, sql, types, ap, &s);
+	va_end(ap);
 	if (rc)
 		return rc;
-	va_start(ap, types);
-	rc = bind_va(s, types, ap);
-	va_end(ap);
-	while (!rc && (rc = store_step(s)) == 1)
-		rc = 0;
+	while ((rc = store_step(s)) == 1)
+		;
 	if (!rc)
 		rc = sqlite3_changes(db->sql);
 	store_stmt_done(s);
 	return rc;
 }
 
-int store_query_i64(struct store_db *db, int64_t *out, const char *sql, const char *types, ...)
+static int query_row_va(struct store_db *db, void (*row)(struct store_stmt *s, void *arg),
+                        void *arg, const char *sql, const char *types, va_list ap)
 {
 	struct store_stmt *s;
-	va_list ap;
-	int rc = store_stmt(db, sql, &s);
+	int rc = prepare_bind(db, sql, types, ap, &s);
 
 	if (rc)
 		return rc;
-	va_start(ap, types);
-	rc = bind_va(s, types, ap);
-	va_end(ap);
-	if (!rc) {
-		rc = store_step(s);
-		if (rc == 1) {
-			*out = store_col_i64(s, 0);
-			rc = 0;
-		} else if (rc == 0) {
-			rc = HD_ENOTFOUND;
-		}
+	rc = store_step(s);
+	if (rc == 1) {
+		row(s, arg);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = HD_ENOTFOUND;
 	}
 	store_stmt_done(s);
+	return rc;
+}
+
+int store_query_row(struct store_db *db, void (*row)(struct store_stmt *s, void *arg), void *arg,
+                    const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+	va_start(ap, types);
+	rc = query_row_va(db, row, arg, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void first_i64(struct store_stmt *s, void *arg)
+{
+	*(int64_t *)arg = store_col_i64(s, 0);
+}
+
+int store_query_i64(struct store_db *db, int64_t *out, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+	va_start(ap, types);
+	rc = query_row_va(db, first_i64, out, sql, types, ap);
+	va_end(ap);
 	return rc;
 }
 

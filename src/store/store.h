@@ -61,8 +61,12 @@ void store_stmt_done(struct store_stmt *s);
  * null, consuming no argument), steps to the end, returns the number of
  * changed rows or an error as store_step. */
 int store_exec(struct store_db *db, const char *sql, const char *types, ...);
-/* Like store_exec for a query whose first row's first column is an integer:
- * 0 and *out set, HD_ENOTFOUND when there is no row. */
+/* Like store_exec for a query whose first row is wanted: calls row(s, arg)
+ * on it (its columns are readable there) and returns 0, or HD_ENOTFOUND
+ * when there is no row. */
+int store_query_row(struct store_db *db, void (*row)(struct store_stmt *s, void *arg), void *arg,
+                    const char *sql, const char *types, ...);
+/* store_query_row for a first column that is an integer: *out. */
 int store_query_i64(struct store_db *db, int64_t *out, const char *sql, const char *types, ...);
 int64_t store_last_insert_id(struct store_db *db);
 
