@@ -77,6 +77,26 @@ static void file_headers(struct http_req *req, const struct hub_file *f, const c
 	}
 }
 
+/* Does If-None-Match name etag (the quoted value we send)? "*" matches any;
+ * weak tags compare by their value (RFC 9110 13.1.2). */
+static int none_match(const char *header, const char *etag)
+{
+	size_t n = strlen(etag);
+	const char *p = header;
+	while (p && *p) {
+		p += strspn(p, " \t,");
+		if (*p == '*')
+			return 1;
+		if (!strncmp(p, "W/", 2))
+			p += 2;
+		if (!strncmp(p, etag, n) &&
+		    (p[n] == 0 || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
+			return 1;
+		p = strchr(p, ',');
+	}
+	return 0;
+}
+
 /* Sends bytes [start, start + len) of f. */
 static void send_file_part(struct http_req *req, struct hub_file *f, int status, const char *ctype,
                            uint64_t start, uint64_t len)
@@ -122,6 +142,14 @@ static void resolve(struct http_req *req, int raw)
 	if (!ctype)
 		ctype = "application/octet-stream";
 	size = f.size > 0 ? (uint64_t)f.size : 0;
+	const char *inm = http_req_header(req, "If-None-Match");
+	char *etag = http_req_printf(req, "\"%s\"", f.is_lfs ? f.lfs_oid : f.blob_oid);
+	if (inm && none_match(inm, etag)) {
+		/* The client's copy is current: same headers, no bytes, no download. */
+		http_respond(req, 304, NULL, "", 0);
+		hub_file_release(&f);
+		return;
+	}
 	if (size == 0) {
 		/* A Range probe of an empty file: 200 with the size (HUB-API 1.3). */
 		if (range)

@@ -353,6 +353,19 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     assert.equal(g.header("accept-ranges"), "bytes", g.describe());
     assert.equal(g.header("content-encoding"), null, g.describe());
     assert.equal(g.bytes.toString(), "{");
+    // A cache revalidating with the ETag gets 304 without the bytes.
+    for (const [p, etag] of [
+      ["config.json", `"${gitBlobSha1(files.get("config.json"))}"`],
+      ["model.bin", `"${sha256(model12)}"`],
+    ]) {
+      const nm = await api(B, "GET", `/${REPO}/resolve/main/${p}`, { token: alice, headers: { "If-None-Match": `"other", ${etag}` } });
+      assert.equal(nm.status, 304, nm.describe());
+      assert.equal(nm.bytes.length, 0, nm.describe());
+      assert.equal(nm.header("etag"), etag, nm.describe());
+      assert.equal(nm.header("x-repo-commit"), head, nm.describe());
+      const other = await api(B, "GET", `/${REPO}/resolve/main/${p}`, { token: alice, headers: { "If-None-Match": '"other"', Range: "bytes=0-0" } });
+      assert.equal(other.status, 206, other.describe());
+    }
     const h = await api(B, "HEAD", `/${REPO}/resolve/main/config.json`, { token: alice });
     assert.equal(h.status, 200, h.describe());
     assert.equal(h.header("content-length"), "17", h.describe());
@@ -816,6 +829,24 @@ describe("HUB-API section 10: the official JS client against huddle", () => {
     );
     const ex = await api(B, "GET", `/api/models/${REPO}?expand[]=likes&expand[]=sha`, { token: alice });
     assert.equal(ex.status, 200, ex.describe());
+    // repo_info(files_metadata=True) sends blobs=True and reads siblings[].size,
+    // .blobId and .lfs{size, sha256, pointerSize}.
+    const fm = await api(B, "GET", `/api/models/${REPO}/revision/main?blobs=True`, { token: alice });
+    assert.equal(fm.status, 200, fm.describe());
+    const sib = new Map(fm.json.siblings.map((x) => [x.rfilename, x]));
+    const { items: files21 } = await getAllPages(B, `/api/models/${REPO}/tree/main?recursive=true`, { token: alice });
+    let nLfs = 0;
+    for (const f of files21.filter((x) => x.type === "file")) {
+      const want = { rfilename: f.path, size: f.size, blobId: f.oid };
+      if (f.lfs) {
+        want.lfs = { size: f.lfs.size, sha256: f.lfs.oid, pointerSize: f.lfs.pointerSize };
+        nLfs++;
+      }
+      assert.deepEqual(sib.get(f.path), want, f.path);
+    }
+    assert.equal(sib.size, files21.filter((x) => x.type === "file").length);
+    assert.ok(nLfs > 0, "no LFS file to check");
+    assert.deepEqual(sib.get("model.bin")?.lfs, { size: 12 * MiB, sha256: sha256(model12), pointerSize: lfsPointer(sha256(model12), 12 * MiB).length });
 
     // Revisions quoted with safe="" (dev%2Fx) in every position, also in /tree/.
     assert.equal((await api(B, "POST", `/api/models/${REPO}/branch/py%2Fdev`, { token: alice, json: { startingPoint: "main" } })).status, 200);
