@@ -67,6 +67,50 @@ describe("stories260K: tokens and greedy generation like llama.cpp", () => {
   });
 });
 
+describe("huddle run: seeds, limits and bad input", () => {
+  const dir = tmpDir();
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const ids = (out) => out.trim().split(/\s+/).filter(Boolean).map(Number);
+
+  test("a seed reproduces a sampled completion; another seed gives another", async () => {
+    const args = ["run", STORIES, "-p", "Once upon a time", "-n", "40", "--temp", "1.2", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--print-ids", "-t", "1"];
+    const a = await huddle(...args, "--seed", "7");
+    const b = await huddle(...args, "--seed", "7");
+    const c = await huddle(...args, "--seed", "8");
+    assert.equal(a, b);
+    assert.notEqual(a, c);
+    assert.equal(ids(a).length, 40);
+  });
+
+  test("-n bounds the completion; the repetition penalty changes greedy output", async () => {
+    const base = ["run", STORIES, "-p", "Once upon a time", "--temp", "0", "--print-ids", "-t", "1"];
+    assert.equal(ids(await huddle(...base, "-n", "5")).length, 5);
+    const plain = await huddle(...base, "-n", "60");
+    const penalized = await huddle(...base, "-n", "60", "--repeat-penalty", "1.5");
+    assert.notEqual(plain, penalized);
+  });
+
+  test("a missing or broken model file is a clear error", async () => {
+    await assert.rejects(huddle("run", path.join(dir, "nope.gguf"), "-p", "x"), /No such file/);
+    const bad = path.join(dir, "bad.gguf");
+    fs.writeFileSync(bad, fs.readFileSync(STORIES).subarray(0, 5000));
+    await assert.rejects(huddle("run", bad, "-p", "x"), /gguf: .*(truncated|past the end)/);
+    await assert.rejects(huddle("bench", bad), /gguf: /);
+    await assert.rejects(huddle("run", STORIES, "-p", "x", "--ctx", "100000"), /trained context/);
+    await assert.rejects(huddle("run", STORIES, "--tokens", "1 99999", "--dump-probs", path.join(dir, "p.bin")), /bad token id/);
+  });
+
+  test("huddle bench prints a table and one JSON object last", async () => {
+    const out = await huddle("bench", STORIES, "-p", "16", "-n", "8", "-r", "2", "-t", "1");
+    const last = JSON.parse(out.trim().split("\n").pop());
+    for (const k of ["model", "threads", "pp_tokens", "pp_tok_s", "tg_tokens", "tg_tok_s"]) assert.ok(k in last, k);
+    assert.equal(last.pp_tokens, 16);
+    assert.equal(last.tg_tokens, 8);
+    assert.ok(last.pp_tok_s > 0 && last.tg_tok_s > 0);
+    assert.match(out, /\| +pp16 \|/);
+  });
+});
+
 // Per-type tolerance on |p_huddle - p_llama.cpp| over every token at every
 // position (why these numbers: the comment at the end of this file).
 const FLOAT_TOL = 1e-3, F16_TOL = 3e-3, BF16_TOL = 1.5e-2, QUANT_TOL = 6e-2;
