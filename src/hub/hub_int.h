@@ -66,6 +66,8 @@ char *repo_git_path(struct hub *h, const char *uid);
 int repo_refresh(struct hub *h, const struct repo_row *row, int64_t modified_ms);
 /* Records that repo db_id may use oid (size). */
 int repo_lfs_add(struct hub *h, int64_t repo_db_id, const char *oid, int64_t size);
+/* Removes those of oids from the blob store that no repo has any more. */
+void repo_lfs_collect(struct hub *h, char **oids, size_t n);
 /* 0 and *size if repo db_id has oid, else HD_ENOTFOUND. */
 int repo_lfs_has(struct hub *h, int64_t repo_db_id, const char *oid, int64_t *size);
 

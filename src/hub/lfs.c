@@ -108,11 +108,27 @@ static int publish(struct hub *h, struct store_blob_writer *bw, int64_t repo_db_
                    int64_t size, struct hub_err *err)
 {
 	char msg[256] = "";
+	int published;
 	pthread_mutex_lock(&h->lfs_lock);
 	int rc = store_blob_finish(bw, msg, sizeof(msg));
+	published = rc == 0;
 	if (!rc)
 		rc = repo_lfs_add(h, repo_db_id, oid, size);
 	pthread_mutex_unlock(&h->lfs_lock);
+	if (published && rc) {
+		/* The repo went away during the upload (its row is gone) or the
+		 * possession row could not be written: the object must not stay
+		 * behind unowned. */
+		char *one = (char *)oid;
+		int64_t n = 1;
+		struct store_db *db = store_db_get(h->st);
+		store_query_i64(db, &n, "SELECT count(*) FROM repos WHERE id = ?", "i", repo_db_id);
+		store_db_put(h->st, db);
+		repo_lfs_collect(h, &one, 1);
+		if (n == 0)
+			return hub_fail(err, HD_ENOTFOUND, XC_REPO, "Repository not found");
+		return hub_fail(err, rc, NULL, "cannot record the object: %s", hd_strerror(rc));
+	}
 	if (rc == HD_ECORRUPT)
 		return hub_fail(err, rc, NULL, "%s", msg);
 	if (rc)

@@ -584,7 +584,7 @@ out:
 /* Removes objects of the store that no repo references any more. The oids
  * are the ones a deleted repo had; holding lfs_lock keeps an upload that
  * publishes one of them (and then records its row) from racing us. */
-static void lfs_collect(struct hub *h, char **oids, size_t n)
+void repo_lfs_collect(struct hub *h, char **oids, size_t n)
 {
 	pthread_mutex_lock(&h->lfs_lock);
 	struct store_db *db = store_db_get(h->st);
@@ -652,7 +652,7 @@ int hub_repo_delete(struct hub *h, const struct auth_caller *c, const struct hub
 		fs_rm_rf(path);
 	free(path);
 	free(trash);
-	lfs_collect(h, oids, n_oids);
+	repo_lfs_collect(h, oids, n_oids);
 	auth_audit(h->st, c->user, "repo.delete", row.key, c->ip);
 out:
 	for (size_t i = 0; i < n_oids; i++)

@@ -639,6 +639,28 @@ static void test_lfs(void)
 	CHECK_EQ_INT(bad[2].state, HUB_LFS_OBJ_INVALID);
 }
 
+/* An upload that finishes after its repo was deleted leaves no object
+ * behind (nobody could ever use or collect it). */
+static void test_upload_into_deleted_repo(void)
+{
+	struct hub_repo_ref r = R(HUB_REPO_MODEL, "alice", "short-lived");
+	struct hub_repo repo;
+	struct hub_lfs_writer *w;
+	const char *content = "bytes of a repo that is going away";
+	char oid[65];
+	int64_t size;
+
+	CHECK_EQ_INT(hub_repo_create(h, &alice, &r, 0, NULL, &repo, &e), 0);
+	sha256_hex(oid, content, strlen(content));
+	CHECK_EQ_INT(hub_lfs_upload_begin(h, repo.uid, oid, (int64_t)strlen(content), &w, &e), 0);
+	CHECK_EQ_INT(hub_repo_delete(h, &alice, &r, &e), 0);
+	CHECK_EQ_INT(hub_lfs_upload_write(w, content, strlen(content)), 0);
+	CHECK_EQ_INT(hub_lfs_upload_finish(w, &e), HD_ENOTFOUND);
+	CHECK_EQ_STR(e.code, "RepoNotFound");
+	CHECK_EQ_INT(store_blob_stat(hub_store(h), oid, &size), HD_ENOTFOUND);
+	hub_repo_release(&repo);
+}
+
 static void test_multipart(void)
 {
 	struct hub_repo_ref a = R(HUB_REPO_MODEL, "alice", "weights");
@@ -1061,6 +1083,7 @@ int main(void)
 	RUN(test_branches_tags);
 	RUN(test_privacy);
 	RUN(test_lfs);
+	RUN(test_upload_into_deleted_repo);
 	RUN(test_multipart);
 	RUN(test_listing);
 	RUN(test_listing_many);
