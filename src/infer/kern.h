@@ -62,4 +62,24 @@ size_t kern_matmul_scratch_size(uint32_t t, int64_t n_cols, int64_t n_tok);
 void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int64_t n_cols,
                  const float *x, int64_t n_tok, float *out, void *scratch);
 
+/* Several weight matrices that multiply the same activations (a layer's q,
+ * k and v; gate and up): one pass over the pool instead of one each, and
+ * the activations quantized once per packing (matrices whose types pack
+ * alike share it). Matrix i has n_rows_i rows of n_cols elements of type t_i
+ * and writes out_i[j * n_rows_i + i] as kern_matmul would (the same bits).
+ * Up to KERN_MULTI_MAX matrices; scratch holds
+ * kern_matmul_multi_scratch_size() bytes (0 if any matrix is invalid, and
+ * kern_matmul_multi then writes NaN). */
+#define KERN_MULTI_MAX 8
+struct kern_mat {
+	uint32_t t;
+	const void *w;
+	int64_t n_rows;
+	float *out;
+};
+size_t kern_matmul_multi_scratch_size(const struct kern_mat *m, int n_mat, int64_t n_cols,
+                                      int64_t n_tok);
+void kern_matmul_multi(struct pool *p, const struct kern_mat *m, int n_mat, int64_t n_cols,
+                       const float *x, int64_t n_tok, void *scratch);
+
 #endif

@@ -1,18 +1,20 @@
 /*
- * matmul.c: out = W x^T over the thread pool.
+ * matmul.c: out = W x^T over the thread pool, for one weight matrix or for
+ * several that share their input (a layer's q, k and v; gate and up).
  *
  * 1. The n_tok activation rows are quantized ("packed", kern_impl.h) into
- *    the caller's scratch, split over the threads when there are several.
- * 2. The weight rows are cut into tiles of tile_m rows. A thread takes the
- *    next unclaimed group of tiles (an atomic counter), unpacks each tile
- *    into its own pool scratch (so the weights are read from memory once)
- *    and multiplies it with every activation row, tile_n at a time, in the
- *    ISA's register-blocked dot kernel.
+ *    the caller's scratch once per packing the matrices need, split over the
+ *    threads when there are several rows.
+ * 2. The weight rows are cut into items of whole tiles, numbered across all
+ *    the matrices. A thread claims the next item (an atomic counter) and
+ *    runs the ISA's kernels on it: for a prompt-sized batch each tile is
+ *    unpacked once and its k-slices meet every activation row; for one to
+ *    three rows the fused generation kernel reads the weights straight
+ *    from the GGUF rows and prefetches the next tile's.
  *
- * Every output element is one dot product computed by one kernel call in a
- * fixed order, and the packed kernels give the same bits for an element
- * whatever tile it falls in, so the result does not depend on the thread
- * count or on which thread took which rows.
+ * Every output element is computed by one kernel call with a fixed order of
+ * operations, whatever tile, slice or thread it falls to, so the result does
+ * not depend on the thread count and a batch row equals the same row alone.
  */
 #include "infer/kern_impl.h"
 
@@ -25,48 +27,94 @@
 #ifndef ROWS_PER_ITEM_GEMV
 #define ROWS_PER_ITEM_GEMV 32 /* rows a thread claims at once when n_tok is small */
 #endif
-#ifndef PF_TILES
-#define PF_TILES 1 /* how many tiles ahead the generation path prefetches */
-#endif
 /* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
 #define KS_GEMV(G) ((G) == 16 ? 256 : 512)
 #ifndef KC_INT
-#define KC_INT 2048 /* k-slice: 4 rows of levels + lane scales = 16 KB, in L1 */
+#define KC_INT 2048 /* k-slice of a prompt-sized one: 16 rows x 2048 = 40 KB of tile */
 #endif
 #ifndef KC_FLOAT
 #define KC_FLOAT 1024 /* 6 rows of floats = 24 KB */
 #endif
 
-struct mm_ctx {
-	struct pool *pool;
-	const struct kern_isa_ops *o;
+struct mm_mat {
 	uint32_t t;
 	struct kern_shape sh;
 	const uint8_t *w;
 	size_t w_row; /* bytes per weight row */
-	int64_t n_rows, n_tok;
-	const float *x;
-	uint8_t *xp; /* packed activations, n_tok rows of sh.stride */
+	int64_t n_rows;
 	float *out;
-	int64_t rows_per_item;
+	uint8_t *xp; /* packed activations (possibly another matrix's), n_tok rows */
+	int own_pack; /* this matrix packs xp */
+	int tm; /* rows per tile */
+	int64_t rows_per_item, first_item, n_items;
+};
+
+struct mm_ctx {
+	struct pool *pool;
+	const struct kern_isa_ops *o;
+	int64_t n_tok;
+	const float *x;
+	int n_mat;
+	struct mm_mat mat[KERN_MULTI_MAX];
+	int64_t n_items;
+	size_t wsize, asize; /* per-thread tile buffer and accumulators */
 	atomic_llong next_item;
 };
 
+/* Two matrices can share packed activations if they pack them alike. */
+static int same_pack(const struct kern_shape *a, uint32_t ta, const struct kern_shape *b,
+                     uint32_t tb)
+{
+	if (a->path != b->path)
+		return 0;
+	if (a->path == KERN_PATH_FLOAT)
+		return ta == tb;
+	return kern_vec_dot_type(ta) == kern_vec_dot_type(tb) && a->group == b->group;
+}
+
+static size_t packed_size(const struct kern_shape *sh, int64_t n_tok)
+{
+	return sh->stride * (size_t)n_tok + 64;
+}
+
+size_t kern_matmul_multi_scratch_size(const struct kern_mat *m, int n_mat, int64_t n_cols,
+                                      int64_t n_tok)
+{
+	struct kern_shape sh[KERN_MULTI_MAX];
+	size_t size = 0;
+	if (n_mat < 1 || n_mat > KERN_MULTI_MAX || n_tok < 1)
+		return 0;
+	for (int i = 0; i < n_mat; i++) {
+		int shared = 0;
+		if (kern_shape_init(&sh[i], m[i].t, n_cols))
+			return 0;
+		for (int j = 0; j < i && !shared; j++)
+			shared = same_pack(&sh[i], m[i].t, &sh[j], m[j].t);
+		if (!shared)
+			size += packed_size(&sh[i], n_tok);
+	}
+	return size;
+}
+
 size_t kern_matmul_scratch_size(uint32_t t, int64_t n_cols, int64_t n_tok)
 {
-	struct kern_shape sh;
-	if (n_tok < 1 || kern_shape_init(&sh, t, n_cols))
-		return 0;
-	return sh.stride * (size_t)n_tok + 64;
+	const struct kern_mat m = {t, NULL, 1, NULL};
+	return kern_matmul_multi_scratch_size(&m, 1, n_cols, n_tok);
 }
 
 static void pack_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
-	const int64_t per = (c->n_tok + nth - 1) / nth;
-	const int64_t j0 = per * ith, j1 = HD_MIN(c->n_tok, j0 + per);
-	for (int64_t j = j0; j < j1; j++)
-		c->o->pack[c->t](c->x + j * c->sh.k, &c->sh, c->xp + (size_t)j * c->sh.stride);
+	for (int m = 0; m < c->n_mat; m++) {
+		const struct mm_mat *mm = &c->mat[m];
+		if (!mm->own_pack)
+			continue;
+		const int64_t per = (c->n_tok + nth - 1) / nth;
+		const int64_t j0 = per * ith, j1 = HD_MIN(c->n_tok, j0 + per);
+		for (int64_t j = j0; j < j1; j++)
+			c->o->pack[mm->t](c->x + j * mm->sh.k, &mm->sh,
+			                  mm->xp + (size_t)j * mm->sh.stride);
+	}
 }
 
 /* Streaming the weights: the hardware prefetcher loses the stream while a
@@ -77,157 +125,189 @@ static void prefetch(const uint8_t *p, size_t n)
 		__builtin_prefetch(p + i, 0, 3);
 }
 
-/* The int path. Prompt-sized batches: the whole tile is unpacked once, then
- * k-slices of it meet every activation row. Generation-sized ones: each
- * k-slice is unpacked and used at once, so the tile never leaves L1, while
- * the next tile's rows are prefetched. */
-static void mm_rows_int(struct mm_ctx *c, int64_t i, int mr, uint8_t *wbuf, float *accb)
+/* The int path for rows [i, i + mr) of one matrix. */
+static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, int mr,
+                     uint8_t *wbuf, float *accb)
 {
 	const struct kern_isa_ops *o = c->o;
-	const int tm = o->rows;
-	const int64_t k = c->sh.k, G = c->sh.group;
-	const size_t wblk = kern_wblk(&c->sh, tm);
-	const uint8_t *rows = c->w + (size_t)i * c->w_row;
+	const int tm = m->tm;
+	const int64_t k = m->sh.k, G = m->sh.group;
+	const size_t wblk = kern_wblk(&m->sh, tm);
+	const uint8_t *rows = m->w + (size_t)i * m->w_row;
 
 	if (c->n_tok >= 4) {
-		o->unpack_tile[c->t](rows, c->w_row, mr, &c->sh, 0, c->sh.nb, wbuf, NULL, 0);
+		/* prompt-sized: unpack the tile once, then its k-slices meet every
+		 * activation row while they stay in cache */
+		o->unpack_tile[m->t](rows, m->w_row, mr, &m->sh, 0, m->sh.nb, wbuf, NULL, 0);
 		for (int64_t k0 = 0; k0 < k; k0 += KC_INT) {
 			const int64_t k1 = HD_MIN(k, k0 + KC_INT);
 			const struct kern_span sp = {k0, k1, k0 == 0, k1 == k, accb, tm};
-			o->tile_int(mr, (int)c->n_tok, &c->sh, wbuf + wblk * (size_t)(k0 / G),
-			            c->xp, &sp, c->out + i, c->n_rows);
+			o->tile_int(mr, (int)c->n_tok, &m->sh, wbuf + wblk * (size_t)(k0 / G),
+			            m->xp, &sp, m->out + i, m->n_rows);
 		}
 		return;
 	}
+	/* generation-sized: prefetch the next tile's rows meanwhile */
 	const uint8_t *pf = NULL;
 	size_t pf_len = 0;
-	if (i + PF_TILES * tm < c->n_rows) {
-		pf = c->w + (size_t)(i + PF_TILES * tm) * c->w_row;
-		pf_len = c->w_row * (size_t)HD_MIN((int64_t)tm, c->n_rows - i - PF_TILES * tm);
+	if (i + tm < m->n_rows) {
+		pf = m->w + (size_t)(i + tm) * m->w_row;
+		pf_len = m->w_row * (size_t)HD_MIN((int64_t)tm, m->n_rows - i - tm);
 	}
-	if (o->gemv && mr == tm) { /* fused: no tile to keep small, one pass */
+	if (o->gemv && mr == tm) { /* fused: no tile, one pass */
 		const struct kern_span sp = {0, k, 1, 1, accb, tm};
-		o->gemv(c->t, rows, c->w_row, &c->sh, c->xp, (int)c->n_tok, &sp, c->out + i,
-		        c->n_rows, pf, pf_len);
+		o->gemv(m->t, rows, m->w_row, &m->sh, m->xp, (int)c->n_tok, &sp, m->out + i,
+		        m->n_rows, pf, pf_len);
 		return;
 	}
-	for (int64_t k0 = 0; k0 < k; k0 += KS_GEMV(G)) {
+	for (int64_t k0 = 0; k0 < k; k0 += KS_GEMV(G)) { /* slices small enough for L1 */
 		const int64_t k1 = HD_MIN(k, k0 + KS_GEMV(G));
-		const size_t p0 = pf_len * (size_t)k0 / (size_t)k,
-		             p1 = pf_len * (size_t)k1 / (size_t)k;
+		const size_t p0 = pf_len * (size_t)k0 / (size_t)k;
+		const size_t p1 = pf_len * (size_t)k1 / (size_t)k;
 		const struct kern_span sp = {k0, k1, k0 == 0, k1 == k, accb, tm};
-		o->unpack_tile[c->t](rows, c->w_row, mr, &c->sh, k0 / G, k1 / G, wbuf,
+		o->unpack_tile[m->t](rows, m->w_row, mr, &m->sh, k0 / G, k1 / G, wbuf,
 		                     pf ? pf + p0 : NULL, p1 - p0);
-		o->tile_int(mr, (int)c->n_tok, &c->sh, wbuf, c->xp, &sp, c->out + i, c->n_rows);
+		o->tile_int(mr, (int)c->n_tok, &m->sh, wbuf, m->xp, &sp, m->out + i, m->n_rows);
+	}
+}
+
+/* The float path for rows [i, i + mr) of one matrix. */
+static void rows_float(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, int mr,
+                       uint8_t *wbuf, float *accb)
+{
+	const struct kern_isa_ops *o = c->o;
+	const int tm = m->tm;
+	const int64_t next = HD_MIN((int64_t)tm, m->n_rows - i - tm);
+
+	if (c->n_tok < 4 && o->gemv_float) {
+		o->gemv_float(m->t, m->w + (size_t)i * m->w_row, m->w_row, mr, &m->sh, m->xp,
+		              (int)c->n_tok, m->out + i, m->n_rows,
+		              next > 0 ? m->w + (size_t)(i + tm) * m->w_row : NULL,
+		              next > 0 ? m->w_row * (size_t)next : 0);
+		return;
+	}
+	if (c->n_tok < 4 && next > 0)
+		prefetch(m->w + (size_t)(i + tm) * m->w_row, m->w_row * (size_t)next);
+	for (int r = 0; r < mr; r++)
+		o->unpack[m->t](m->w + (size_t)(i + r) * m->w_row, &m->sh,
+		                wbuf + (size_t)r * m->sh.stride);
+	/* k-slices: the tile's slice of weights stays in L1 while every
+	 * activation row passes by */
+	const int64_t kend = m->sh.kp;
+	const int sliced = c->n_tok >= 4 && kend > KC_FLOAT;
+	const int tn = o->tile_n_float;
+	for (int64_t k0 = 0; k0 < kend; k0 += sliced ? KC_FLOAT : kend) {
+		const int64_t k1 = sliced ? HD_MIN(kend, k0 + KC_FLOAT) : kend;
+		const struct kern_span sp = {k0, k1, k0 == 0, k1 == kend, accb, tm};
+		for (int64_t j = 0; j < c->n_tok; j += tn) {
+			struct kern_span spj = sp;
+			const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
+			spj.acc = accb + j * tm * 16;
+			o->tile_float(mr, nr, &m->sh, wbuf, m->xp + (size_t)j * m->sh.stride, &spj,
+			              m->out + j * m->n_rows + i, m->n_rows);
+		}
 	}
 }
 
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
-	const struct kern_isa_ops *o = c->o;
-	const int is_int = c->sh.path == KERN_PATH_INT;
-	const int tm = is_int ? o->rows : o->tile_m_float;
-	size_t wsize, asize;
-	if (is_int) {
-		const int64_t blocks =
-		        c->n_tok >= 4 ? c->sh.nb : KS_GEMV(c->sh.group) / c->sh.group;
-		wsize = kern_wblk(&c->sh, tm) * (size_t)blocks;
-		asize = (size_t)tm * (size_t)c->n_tok * sizeof(float);
-	} else {
-		wsize = (size_t)tm * c->sh.stride;
-		asize = (size_t)tm * (size_t)c->n_tok * 16 * sizeof(float);
-	}
-	wsize = (wsize + 63) & ~(size_t)63;
-	uint8_t *wbuf = pool_scratch(c->pool, ith, wsize + asize);
-	float *accb = (float *)(void *)(wbuf + wsize);
+	uint8_t *wbuf = pool_scratch(c->pool, ith, c->wsize + c->asize);
+	float *accb = (float *)(void *)(wbuf + c->wsize);
+	int m = 0;
 	(void)nth;
 
 	for (;;) {
 		const int64_t item =
 		        atomic_fetch_add_explicit(&c->next_item, 1, memory_order_relaxed);
-		const int64_t r0 = item * c->rows_per_item;
-		if (r0 >= c->n_rows)
+		if (item >= c->n_items)
 			break;
-		const int64_t r1 = HD_MIN(c->n_rows, r0 + c->rows_per_item);
-		for (int64_t i = r0; i < r1; i += tm) {
-			const int mr = (int)HD_MIN((int64_t)tm, r1 - i);
-			if (is_int) {
-				mm_rows_int(c, i, mr, wbuf, accb);
-				continue;
-			}
-			if (c->n_tok < 4 && o->gemv_float) {
-				const int64_t next = HD_MIN((int64_t)tm, c->n_rows - i - tm);
-				o->gemv_float(c->t, c->w + (size_t)i * c->w_row, c->w_row, mr,
-				              &c->sh, c->xp, (int)c->n_tok, c->out + i, c->n_rows,
-				              next > 0 ? c->w + (size_t)(i + tm) * c->w_row : NULL,
-				              next > 0 ? c->w_row * (size_t)next : 0);
-				continue;
-			}
-			if (c->n_tok < 4 && i + tm < c->n_rows)
-				prefetch(c->w + (size_t)(i + tm) * c->w_row,
-				         c->w_row *
-				                 (size_t)HD_MIN((int64_t)tm, c->n_rows - i - tm));
-			for (int r = 0; r < mr; r++)
-				o->unpack[c->t](c->w + (size_t)(i + r) * c->w_row, &c->sh,
-				                wbuf + (size_t)r * c->sh.stride);
-			/* k-slices: the tile's slice of weights stays in L1 while every
-			 * activation row passes by */
-			const int64_t kend = c->sh.kp;
-			const int sliced = c->n_tok >= 4 && kend > KC_FLOAT;
-			for (int64_t k0 = 0; k0 < kend; k0 += sliced ? KC_FLOAT : kend) {
-				const int64_t k1 = sliced ? HD_MIN(kend, k0 + KC_FLOAT) : kend;
-				const struct kern_span sp = {k0, k1, k0 == 0, k1 == kend, accb, tm};
-				const int tn = o->tile_n_float;
-				for (int64_t j = 0; j < c->n_tok; j += tn) {
-					struct kern_span spj = sp;
-					const int nr = (int)HD_MIN((int64_t)tn, c->n_tok - j);
-					spj.acc = accb + j * tm * 16;
-					o->tile_float(mr, nr, &c->sh, wbuf,
-					              c->xp + (size_t)j * c->sh.stride, &spj,
-					              c->out + j * c->n_rows + i, c->n_rows);
-				}
-			}
+		while (item >= c->mat[m].first_item + c->mat[m].n_items)
+			m++; /* items are claimed in increasing order */
+		const struct mm_mat *mm = &c->mat[m];
+		const int64_t r0 = (item - mm->first_item) * mm->rows_per_item;
+		const int64_t r1 = HD_MIN(mm->n_rows, r0 + mm->rows_per_item);
+		for (int64_t i = r0; i < r1; i += mm->tm) {
+			const int mr = (int)HD_MIN((int64_t)mm->tm, r1 - i);
+			if (mm->sh.path == KERN_PATH_INT)
+				rows_int(c, mm, i, mr, wbuf, accb);
+			else
+				rows_float(c, mm, i, mr, wbuf, accb);
 		}
 	}
+}
+
+void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, int64_t n_cols,
+                       const float *x, int64_t n_tok, void *scratch)
+{
+	struct mm_ctx c;
+	uint8_t *sp = (uint8_t *)scratch;
+	int bad = n_mat < 1 || n_mat > KERN_MULTI_MAX || n_tok < 1;
+
+	memset(&c, 0, sizeof(c));
+	c.pool = p;
+	c.o = kern_ops();
+	c.n_tok = n_tok;
+	c.x = x;
+	c.n_mat = bad ? 0 : n_mat;
+	for (int i = 0; i < c.n_mat && !bad; i++) {
+		struct mm_mat *m = &c.mat[i];
+		m->t = mats[i].t;
+		m->w = mats[i].w;
+		m->n_rows = mats[i].n_rows;
+		m->out = mats[i].out;
+		bad = m->n_rows < 1 || kern_shape_init(&m->sh, m->t, n_cols) ||
+		      tensor_row_size(m->t, n_cols, &m->w_row);
+	}
+	if (bad) {
+		/* a caller bug: the model loader checks types and shapes */
+		for (int i = 0; n_tok > 0 && i < n_mat && i < KERN_MULTI_MAX; i++)
+			for (int64_t e = 0; e < (mats[i].n_rows > 0 ? mats[i].n_rows * n_tok : 0);
+			     e++)
+				mats[i].out[e] = NAN;
+		return;
+	}
+	for (int i = 0; i < n_mat; i++) {
+		struct mm_mat *m = &c.mat[i];
+		const int is_int = m->sh.path == KERN_PATH_INT;
+		for (int j = 0; j < i && !m->xp; j++)
+			if (same_pack(&m->sh, m->t, &c.mat[j].sh, c.mat[j].t))
+				m->xp = c.mat[j].xp;
+		if (!m->xp) {
+			m->xp = (uint8_t *)(((uintptr_t)sp + 63) & ~(uintptr_t)63);
+			m->own_pack = 1;
+			sp += packed_size(&m->sh, n_tok);
+		}
+		m->tm = is_int ? c.o->rows : c.o->tile_m_float;
+		/* small batches are memory-bound: rows in larger groups; large
+		 * ones one tile at a time, so the threads finish together */
+		m->rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : m->tm;
+		if (m->rows_per_item % m->tm)
+			m->rows_per_item += m->tm - m->rows_per_item % m->tm;
+		m->first_item = c.n_items;
+		m->n_items = (m->n_rows + m->rows_per_item - 1) / m->rows_per_item;
+		c.n_items += m->n_items;
+		const size_t ws =
+		        is_int ? kern_wblk(&m->sh, m->tm) *
+		                         (size_t)(n_tok >= 4 ? m->sh.nb
+		                                             : KS_GEMV(m->sh.group) / m->sh.group)
+		               : (size_t)m->tm * m->sh.stride;
+		const size_t as = (size_t)m->tm * (size_t)n_tok * sizeof(float) * (is_int ? 1 : 16);
+		c.wsize = HD_MAX(c.wsize, (ws + 63) & ~(size_t)63);
+		c.asize = HD_MAX(c.asize, as);
+	}
+	atomic_init(&c.next_item, 0);
+
+	if (n_tok >= 4 && pool_size(p) > 1)
+		pool_run(p, pack_worker, &c);
+	else
+		pack_worker(&c, 0, 1);
+	pool_run(p, mm_worker, &c);
 }
 
 void kern_matmul(struct pool *p, uint32_t t, const void *w, int64_t n_rows, int64_t n_cols,
                  const float *x, int64_t n_tok, float *out, void *scratch)
 {
-	struct mm_ctx c;
-	size_t w_row;
-
-	memset(&c, 0, sizeof(c));
-	if (n_rows < 1 || n_tok < 1 || kern_shape_init(&c.sh, t, n_cols) ||
-	    tensor_row_size(t, n_cols, &w_row)) {
-		for (int64_t i = 0; i < (n_rows > 0 && n_tok > 0 ? n_rows * n_tok : 0); i++)
-			out[i] = NAN; /* a caller bug: the model loader checks types and shapes */
-		return;
-	}
-	c.pool = p;
-	c.o = kern_ops();
-	c.t = t;
-	c.w = w;
-	c.w_row = w_row;
-	c.n_rows = n_rows;
-	c.n_tok = n_tok;
-	c.x = x;
-	c.xp = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-	c.out = out;
-	atomic_init(&c.next_item, 0);
-
-	const int nth = pool_size(p);
-	if (n_tok >= 4 && nth > 1)
-		pool_run(p, pack_worker, &c);
-	else
-		pack_worker(&c, 0, 1);
-
-	/* Small batches are memory-bound: hand out rows in larger groups. Large
-	 * ones: one tile at a time, so the threads finish together. */
-	const int tm = c.sh.path == KERN_PATH_INT ? c.o->rows : c.o->tile_m_float;
-	c.rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : tm;
-	if (c.rows_per_item % tm)
-		c.rows_per_item += tm - c.rows_per_item % tm;
-	pool_run(p, mm_worker, &c);
+	const struct kern_mat m = {t, w, n_rows, out};
+	kern_matmul_multi(p, &m, 1, n_cols, x, n_tok, scratch);
 }

@@ -782,6 +782,63 @@ static void test_matmul_sliced(void)
 		kern_set_isa("avx2");
 }
 
+/* Several matrices with one input: the same bits as one call each. */
+static void test_matmul_multi(void)
+{
+	const uint32_t ts[] = {TENSOR_Q4_K, TENSOR_Q6_K, TENSOR_Q4_K,
+	                       TENSOR_F16,  TENSOR_Q8_0, TENSOR_Q5_K};
+	const int64_t rows[] = {33, 16, 7, 12, 40, 1};
+	const int n_mat = (int)ARRAY_SIZE(ts);
+	const int64_t n_cols = 512;
+	struct kern_mat m[8];
+	void *w[8];
+	float *alone[8];
+	for (int i = 0; i < n_mat; i++) {
+		const size_t rs = row_size(ts[i], n_cols);
+		float *wf = xmalloc(sizeof(float) * (size_t)(rows[i] * n_cols));
+		fill(wf, rows[i] * n_cols, 0.1f);
+		w[i] = xmalloc(rs * (size_t)rows[i]);
+		for (int64_t r = 0; r < rows[i]; r++)
+			kern_quantize_row(ts[i], wf + r * n_cols, (uint8_t *)w[i] + rs * (size_t)r,
+			                  n_cols);
+		free(wf);
+	}
+	for (int nt = 0; nt < 2; nt++) {
+		const int64_t n_tok = nt ? 6 : 1;
+		float *x = xmalloc(sizeof(float) * (size_t)(n_tok * n_cols));
+		fill(x, n_tok * n_cols, 1.f);
+		for (int th = 1; th <= 3; th++) {
+			struct pool *p = pool_new(th);
+			size_t sum = 0;
+			for (int i = 0; i < n_mat; i++) {
+				struct mm_case c = {ts[i], rows[i], n_cols, n_tok, w[i], x};
+				alone[i] = run_matmul(p, &c, n_tok, x);
+				m[i] = (struct kern_mat){
+				        ts[i], w[i], rows[i],
+				        xmalloc(sizeof(float) * (size_t)(rows[i] * n_tok))};
+				sum += kern_matmul_scratch_size(ts[i], n_cols, n_tok);
+			}
+			const size_t ss = kern_matmul_multi_scratch_size(m, n_mat, n_cols, n_tok);
+			CHECK(ss > 0 && ss < sum); /* the two Q4_K (and Q5_K) share one packing */
+			void *scratch = xmalloc(ss);
+			kern_matmul_multi(p, m, n_mat, n_cols, x, n_tok, scratch);
+			for (int i = 0; i < n_mat; i++) {
+				CHECK(!memcmp(m[i].out, alone[i],
+				              sizeof(float) * (size_t)(rows[i] * n_tok)));
+				free(m[i].out);
+				free(alone[i]);
+			}
+			free(scratch);
+			pool_free(p);
+		}
+		free(x);
+	}
+	for (int i = 0; i < n_mat; i++)
+		free(w[i]);
+	CHECK_EQ_INT(kern_matmul_multi_scratch_size(m, 0, n_cols, 1), 0);
+	CHECK_EQ_INT(kern_matmul_multi_scratch_size(m, KERN_MULTI_MAX + 1, n_cols, 1), 0);
+}
+
 static void test_matmul_bad_args(void)
 {
 	struct pool *p = pool_new(2);
@@ -817,6 +874,7 @@ int main(void)
 	RUN(test_vec_dots);
 	RUN(test_matmul);
 	RUN(test_matmul_sliced);
+	RUN(test_matmul_multi);
 	RUN(test_matmul_bad_args);
 	printf("kernels: %s\n", kern_isa());
 	return test_summary();
