@@ -354,7 +354,11 @@ void api_repo_info(struct http_req *req)
 		}
 	}
 	memset(&info, 0, sizeof(info));
-	rc = hub_repo_info(x->cfg->hub, &x->c, &x->ref, rev, siblings, &info, &x->e);
+	rc = hub_repo_info(x->cfg->hub, &x->c, &x->ref, rev,
+	                   !siblings ? HUB_SIBLINGS_NONE
+	                   : blobs   ? HUB_SIBLINGS_FULL
+	                             : HUB_SIBLINGS_NAMES,
+	                   &info, &x->e);
 	if (rc < 0) {
 		api_fail(req, &x->c, rc, &x->e);
 		return;
@@ -437,7 +441,8 @@ void api_repo_list(struct http_req *req)
 			struct hub_repo_ref ref = {list.items[i].type, list.items[i].ns,
 			                           list.items[i].name};
 			memset(&info, 0, sizeof(info));
-			if (hub_repo_info(x->cfg->hub, &x->c, &ref, NULL, 1, &info, NULL) == 0) {
+			if (hub_repo_info(x->cfg->hub, &x->c, &ref, NULL, HUB_SIBLINGS_NAMES, &info,
+			                  NULL) == 0) {
 				json_object_set_new(j, "siblings", siblings_json(&info, 0));
 				hub_repo_info_release(&info);
 			}

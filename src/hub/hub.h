@@ -143,8 +143,11 @@ int hub_repo_settings(struct hub *h, const struct auth_caller *c, const struct h
 
 /* Repo info at a revision (rev NULL = HEAD). out->sha is the commit the
  * revision resolves to (not main's head when rev names something else).
- * with_siblings: fill siblings with every file of the tree (recursive,
- * files only, sizes and LFS info; no lastCommit). */
+ * with_siblings: HUB_SIBLINGS_FULL (1) fills siblings with every file of
+ * the tree (recursive, files only, sizes and LFS info; no lastCommit);
+ * HUB_SIBLINGS_NAMES (2) with their paths and oids only, which reads no
+ * file objects (listings with full=true); 0 none. */
+enum { HUB_SIBLINGS_NONE = 0, HUB_SIBLINGS_FULL = 1, HUB_SIBLINGS_NAMES = 2 };
 struct hub_tree_entry;
 struct hub_repo_info {
 	struct hub_repo repo;

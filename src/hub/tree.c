@@ -334,7 +334,7 @@ int hub_repo_info(struct hub *h, const struct auth_caller *c, const struct hub_r
 			rev_view_close(&v);
 			return hub_fail(err, rc, NULL, "tree too large");
 		}
-		for (size_t i = 0; i < sib.n; i++)
+		for (size_t i = 0; with_siblings != HUB_SIBLINGS_NAMES && i < sib.n; i++)
 			entry_detail(v.repo, v.odb, &sib.v[i]);
 		out->siblings = sib.v;
 		out->n_siblings = sib.n;

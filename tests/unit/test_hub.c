@@ -209,6 +209,13 @@ static void test_commit_and_read(void)
 	CHECK_EQ_INT(hub_repo_info(h, &anon, &r, c1, 1, &info, &e), 0);
 	CHECK_EQ_STR(info.rev_sha, c1);
 	CHECK_EQ_INT(info.n_siblings, 2);
+	int64_t sizes[2] = {info.siblings[0].size, info.siblings[1].size};
+	CHECK(sizes[0] > 0 && sizes[1] > 0);
+	hub_repo_info_release(&info);
+	/* Names only: the same files, no object read for sizes. */
+	CHECK_EQ_INT(hub_repo_info(h, &anon, &r, c1, HUB_SIBLINGS_NAMES, &info, &e), 0);
+	CHECK_EQ_INT(info.n_siblings, 2);
+	CHECK(info.siblings[0].path && info.siblings[0].oid[0] && info.siblings[0].size == 0);
 	hub_repo_info_release(&info);
 
 	/* Tree listings. */
