@@ -28,6 +28,7 @@
 
 #define LFS_JSON "application/vnd.git-lfs+json"
 #define MAX_BATCH_OBJECTS 10000
+#define DOWNLOAD_TTL_S 3600
 
 /* Errors on LFS endpoints: git-lfs reads "message", the HF clients "error". */
 static void lfs_fail(struct http_req *req, int status, const char *fmt, ...)
@@ -212,13 +213,17 @@ void api_lfs_batch(struct http_req *req)
 			break;
 		case HUB_LFS_PRESENT: break;
 		case HUB_LFS_DOWNLOADABLE: {
+			/* A download href outlives the access check that minted it (a
+			 * repo made private, a token revoked): at most an hour. git-lfs
+			 * asks again once expires_at has passed. */
+			int64_t dl_expires = HD_MIN(expires, (int64_t)time(NULL) + DOWNLOAD_TTL_S);
 			char ts[32];
 			char *path = http_req_printf(req, "/api/lfs/download/%s/%s", uid, o->oid);
-			time_iso8601(ts, expires * 1000);
+			time_iso8601(ts, dl_expires * 1000);
 			json_object_set_new(j, "authenticated", json_true());
 			json_object_set_new(j, "actions",
 			                    json_pack("{s:{s:s,s:s}}", "download", "href",
-			                              signed_href(req, "GET", path, expires),
+			                              signed_href(req, "GET", path, dl_expires),
 			                              "expires_at", ts));
 			break;
 		}

@@ -439,6 +439,10 @@ describe("SECURITY.md A, B, D: attacks on the hub", () => {
     assert.ok(href, ok.describe());
     const dl = await api(B, "GET", href, { headers: ok.json.objects[0].actions.download.header ?? {}, redirect: "follow" });
     assert.ok(leaked(dl.bytes), `the owner's download href does not give the object:\n${dl.describe()}`);
+    // V3: a download href outlives the access check behind it, so it is short-lived.
+    const exp = Date.parse(ok.json.objects[0].actions.download.expires_at);
+    assert.ok(exp > Date.now() && exp <= Date.now() + 3600 * 1000 + 5000, `download href valid until ${ok.json.objects[0].actions.download.expires_at}`);
+    assert.ok(Number(new URL(href).searchParams.get("expires")) * 1000 <= Date.now() + 3600 * 1000 + 5000, href);
   });
 
   it("V5: no dedup oracle: an oid stored only in alice/priv must be uploaded again, and a commit without the bytes fails", async () => {
