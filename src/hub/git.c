@@ -303,6 +303,35 @@ int hub_rev_split(struct hub *h, const struct auth_caller *c, const struct hub_r
 	return 0;
 }
 
+/* Would refs/<kind>/<name> clash with an existing ref as file and folder
+ * ("feat" exists and "feat/x" is wanted, or the other way round)? Git keeps
+ * refs as paths, so it cannot hold both. */
+static int ref_path_conflict(git_repository *repo, const char *prefix, const char *name)
+{
+	int conflict = 0;
+	for (const char *p = strchr(name, '/'); p && !conflict; p = strchr(p + 1, '/')) {
+		char *parent = xstrndup(name, (size_t)(p - name));
+		char *full = xasprintf("%s%s", prefix, parent);
+		git_reference *r = NULL;
+		conflict = git_reference_lookup(&r, repo, full) == 0;
+		git_reference_free(r);
+		free(full);
+		free(parent);
+	}
+	if (!conflict) {
+		git_reference_iterator *it = NULL;
+		git_reference *r = NULL;
+		char *glob = xasprintf("%s%s/*", prefix, name);
+		if (git_reference_iterator_glob_new(&it, repo, glob) == 0 &&
+		    git_reference_next(&r, it) == 0)
+			conflict = 1;
+		git_reference_free(r);
+		git_reference_iterator_free(it);
+		free(glob);
+	}
+	return conflict;
+}
+
 /* ---- refs ------------------------------------------------------------------------ */
 static int cmp_ref(const void *a, const void *b)
 {
@@ -416,6 +445,13 @@ int hub_branch_create(struct hub *h, const struct auth_caller *c, const struct h
 		rc = git_resolve(repo, starting_point, &target, err);
 	if (rc)
 		goto out;
+	if (ref_path_conflict(repo, "refs/heads/", branch)) {
+		rc = hub_fail(err, HD_EEXIST, NULL,
+		              "Branch '%.200s' clashes with an existing branch (a name cannot be "
+		              "both a branch and a folder of branches)",
+		              branch);
+		goto out;
+	}
 	char *name = xasprintf("refs/heads/%s", branch);
 	int grc = git_reference_create(&r, repo, name, &target, !!overwrite, "branch: create");
 	free(name);
@@ -482,6 +518,13 @@ int hub_tag_create(struct hub *h, const struct auth_caller *c, const struct hub_
 		goto out;
 	if (ref_exists(repo, "refs/tags/", tag)) {
 		rc = hub_fail(err, HD_EEXIST, NULL, "Tag already exists");
+		goto out;
+	}
+	if (ref_path_conflict(repo, "refs/tags/", tag)) {
+		rc = hub_fail(err, HD_EEXIST, NULL,
+		              "Tag '%.200s' clashes with an existing tag (a name cannot be both a "
+		              "tag and a folder of tags)",
+		              tag);
 		goto out;
 	}
 	if (git_object_lookup(&target, repo, &oid, GIT_OBJECT_COMMIT) < 0) {

@@ -399,6 +399,11 @@ static void test_branches_tags(void)
 	CHECK_EQ_INT(rev_len, 9);
 	CHECK_EQ_INT(hub_rev_split(h, &anon, &r, "main/README.md", &rev_len, &e), 0);
 	CHECK_EQ_INT(rev_len, 4);
+	/* A name cannot be a branch and a folder of branches at once: 409, not
+	 * an internal error. */
+	CHECK_EQ_INT(hub_branch_create(h, &alice, &r, "feature", "dev", 0, 0, &e), HD_EEXIST);
+	CHECK_EQ_INT(hub_branch_create(h, &alice, &r, "dev/sub", "dev", 0, 0, &e), HD_EEXIST);
+	CHECK_EQ_INT(hub_branch_create(h, &alice, &r, "feature/x/y", "dev", 0, 0, &e), HD_EEXIST);
 	CHECK_EQ_INT(hub_branch_create(h, &alice, &r, "empty", NULL, 1, 0, &e), 0);
 	struct hub_tree_page p;
 	CHECK_EQ_INT(hub_tree_list(h, &anon, &r, "empty", NULL, 1, 0, 0, NULL, &p, &e), 0);
@@ -409,6 +414,7 @@ static void test_branches_tags(void)
 	CHECK_EQ_INT(hub_tag_create(h, &alice, &r, "dev", "v2", "annotated", &e), 0);
 	CHECK_EQ_INT(hub_tag_create(h, &alice, &r, "main", "v1", NULL, &e), HD_EEXIST);
 	CHECK_EQ_INT(hub_tag_create(h, &alice, &r, "nope", "v3", NULL, &e), HD_ENOTFOUND);
+	CHECK_EQ_INT(hub_tag_create(h, &alice, &r, "main", "v1/rc", NULL, &e), HD_EEXIST);
 	CHECK_EQ_STR(head_of(&r, "v1"), main_sha);
 	CHECK_EQ_STR(head_of(&r, "v2"), oid);
 	CHECK_EQ_STR(head_of(&r, "refs/tags/v2"), oid);
