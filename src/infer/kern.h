@@ -1,12 +1,15 @@
 /*
  * kern.h: quantization and the matrix kernels of the forward pass.
  *
- * Every SIMD kernel has a scalar reference twin with the same signature
- * (kern_vec_dot(t, 1)); the fast one is picked at run time from the CPU's
- * features (AVX2+FMA+F16C now; AVX-512 and NEON where added). Activations
- * are quantized on the fly to the weight type's "vec dot type", as GGUF's
- * reference engine does: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K
- * for the K-quants, F16 for F16, BF16 for BF16, F32 for F32.
+ * The fast kernels are picked at run time from the CPU's features (AVX-512
+ * F/BW/VL/VNNI, else AVX2+FMA+F16C, else scalar; HUDDLE_KERNELS overrides).
+ * Each has a scalar twin computing the same operations in the same order
+ * (kern.c; the unit test compares them bit for bit), and kern_vec_dot(t, 1)
+ * is the reference with GGUF's semantics, which the fast path matches up to
+ * float rounding. Activations are quantized on the fly to the weight type's
+ * "vec dot type", as GGUF's reference engine does: Q8_0 for Q4_0/Q5_0/Q8_0,
+ * Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, F16 for F16, BF16 for BF16, F32
+ * for F32.
  *
  * Shapes: a weight matrix W is (n_rows, n_cols): n_rows rows of n_cols
  * elements, each row tensor_row_size(t, n_cols) bytes, contiguous.

@@ -932,19 +932,23 @@ AVX512 INLINE void tile_float_mn(const int MR, const int NR, const struct kern_s
 		S##_s.acc = span_lanes(sp, (I), (J)); \
 		S = &S##_s;                           \
 	}
-#define FLOAT_N(M, WP, SUB, O)                                        \
-	switch (n) {                                                  \
-	case 1: tile_float_mn(M, 1, sh, WP, xj, SUB, O, ldo); break;  \
-	case 2: tile_float_mn(M, 2, sh, WP, xj, SUB, O, ldo); break;  \
-	case 3: tile_float_mn(M, 3, sh, WP, xj, SUB, O, ldo); break;  \
-	default: tile_float_mn(M, 4, sh, WP, xj, SUB, O, ldo); break; \
+#define FLOAT_N(M, WP, SUB, O)                                                     \
+	switch (n) {                                                               \
+	case 1: tile_float_mn(M, 1, sh, WP, xj, SUB, O, ldo); break;               \
+	case 2: tile_float_mn(M, 2 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break;  \
+	case 3: tile_float_mn(M, 3 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break;  \
+	case 4: tile_float_mn(M, 4 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break;  \
+	case 5: tile_float_mn(M, 5 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break;  \
+	case 6: tile_float_mn(M, 6 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break;  \
+	case 7: tile_float_mn(M, 7 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break;  \
+	default: tile_float_mn(M, 8 % (TN_F + 1), sh, WP, xj, SUB, O, ldo); break; \
 	}
 
 AVX512 static void tile_float_avx512(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                                      const uint8_t *x, const struct kern_span *sp, float *out,
                                      int64_t ldo)
 {
-	_Static_assert(TN_F == 4, "FLOAT_N covers 1..4 activation rows");
+	_Static_assert(TN_F <= 8 && TM_F <= TMAX, "FLOAT_N covers 1..8 activation rows");
 	for (int i = 0; i < mr; i += TM_F) {
 		const int m = mr - i < TM_F ? mr - i : TM_F;
 		const uint8_t *wi = w + (size_t)i * sh->stride;
