@@ -25,7 +25,7 @@
 #include <string.h>
 
 #ifndef ROWS_PER_ITEM_GEMV
-#define ROWS_PER_ITEM_GEMV 32 /* rows a thread claims at once when n_tok is small */
+#define ROWS_PER_ITEM_GEMV 64 /* rows a thread claims at once when n_tok is small */
 #endif
 /* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
 #define KS_GEMV(G) ((G) == 16 ? 256 : 512)
@@ -125,9 +125,10 @@ static void prefetch(const uint8_t *p, size_t n)
 		__builtin_prefetch(p + i, 0, 3);
 }
 
-/* The int path for rows [i, i + mr) of one matrix. */
+/* The int path for rows [i, i + mr) of one matrix; next: the first row of
+ * the tile this thread will probably do next (-1: none). */
 static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, int mr,
-                     uint8_t *wbuf, float *accb)
+                     int64_t next, uint8_t *wbuf, float *accb)
 {
 	const struct kern_isa_ops *o = c->o;
 	const int tm = m->tm;
@@ -150,9 +151,9 @@ static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, 
 	/* generation-sized: prefetch the next tile's rows meanwhile */
 	const uint8_t *pf = NULL;
 	size_t pf_len = 0;
-	if (i + tm < m->n_rows) {
-		pf = m->w + (size_t)(i + tm) * m->w_row;
-		pf_len = m->w_row * (size_t)HD_MIN((int64_t)tm, m->n_rows - i - tm);
+	if (next >= 0 && next < m->n_rows) {
+		pf = m->w + (size_t)next * m->w_row;
+		pf_len = m->w_row * (size_t)HD_MIN((int64_t)tm, m->n_rows - next);
 	}
 	if (o->gemv && mr == tm) { /* fused: no tile, one pass */
 		const struct kern_span sp = {0, k, 1, 1, accb, tm};
@@ -171,23 +172,23 @@ static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, 
 	}
 }
 
-/* The float path for rows [i, i + mr) of one matrix. */
+/* The float path for rows [i, i + mr) of one matrix; next as rows_int. */
 static void rows_float(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, int mr,
-                       uint8_t *wbuf, float *accb)
+                       int64_t next, uint8_t *wbuf, float *accb)
 {
 	const struct kern_isa_ops *o = c->o;
 	const int tm = m->tm;
-	const int64_t next = HD_MIN((int64_t)tm, m->n_rows - i - tm);
+	const int64_t n_next = next >= 0 ? HD_MIN((int64_t)tm, m->n_rows - next) : 0;
+	const uint8_t *pf = n_next > 0 ? m->w + (size_t)next * m->w_row : NULL;
 
 	if (c->n_tok < 4 && o->gemv_float) {
 		o->gemv_float(m->t, m->w + (size_t)i * m->w_row, m->w_row, mr, &m->sh, m->xp,
-		              (int)c->n_tok, m->out + i, m->n_rows,
-		              next > 0 ? m->w + (size_t)(i + tm) * m->w_row : NULL,
-		              next > 0 ? m->w_row * (size_t)next : 0);
+		              (int)c->n_tok, m->out + i, m->n_rows, pf,
+		              pf ? m->w_row * (size_t)n_next : 0);
 		return;
 	}
-	if (c->n_tok < 4 && next > 0)
-		prefetch(m->w + (size_t)(i + tm) * m->w_row, m->w_row * (size_t)next);
+	if (c->n_tok < 4 && pf)
+		prefetch(pf, m->w_row * (size_t)n_next);
 	for (int r = 0; r < mr; r++)
 		o->unpack[m->t](m->w + (size_t)(i + r) * m->w_row, &m->sh,
 		                wbuf + (size_t)r * m->sh.stride);
@@ -229,10 +230,21 @@ static void mm_worker(void *arg, int ith, int nth)
 		const int64_t r1 = HD_MIN(mm->n_rows, r0 + mm->rows_per_item);
 		for (int64_t i = r0; i < r1; i += mm->tm) {
 			const int mr = (int)HD_MIN((int64_t)mm->tm, r1 - i);
+			/* the rows to prefetch: the next tile of this item, or at its
+			 * end the first of the next unclaimed item (a guess: another
+			 * thread may take it, which costs nothing but the hint) */
+			int64_t next = i + mm->tm;
+			if (next >= r1) {
+				const int64_t ni =
+				        atomic_load_explicit(&c->next_item, memory_order_relaxed);
+				next = ni >= mm->first_item && ni < mm->first_item + mm->n_items
+				               ? (ni - mm->first_item) * mm->rows_per_item
+				               : -1;
+			}
 			if (mm->sh.path == KERN_PATH_INT)
-				rows_int(c, mm, i, mr, wbuf, accb);
+				rows_int(c, mm, i, mr, next, wbuf, accb);
 			else
-				rows_float(c, mm, i, mr, wbuf, accb);
+				rows_float(c, mm, i, mr, next, wbuf, accb);
 		}
 	}
 }
