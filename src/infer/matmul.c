@@ -28,6 +28,9 @@
 #define ROWS_PER_ITEM_GEMV 64 /* rows a thread claims at once when n_tok is small */
 #endif
 /* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
+#ifndef PF_BLOCKS
+#define PF_BLOCKS 48 /* blocks of work between a prefetch and its use, at least */
+#endif
 #define KS_GEMV(G) ((G) == 16 ? 256 : 512)
 #ifndef KC_INT
 #define KC_INT 2048 /* k-slice of a prompt-sized one: 16 rows x 2048 = 40 KB of tile */
@@ -46,6 +49,7 @@ struct mm_mat {
 	uint8_t *xp; /* packed activations (possibly another matrix's), n_tok rows */
 	int own_pack; /* this matrix packs xp */
 	int tm; /* rows per tile */
+	int pf_tiles; /* how many tiles ahead generation prefetches */
 	int64_t rows_per_item, first_item, n_items;
 };
 
@@ -230,15 +234,17 @@ static void mm_worker(void *arg, int ith, int nth)
 		const int64_t r1 = HD_MIN(mm->n_rows, r0 + mm->rows_per_item);
 		for (int64_t i = r0; i < r1; i += mm->tm) {
 			const int mr = (int)HD_MIN((int64_t)mm->tm, r1 - i);
-			/* the rows to prefetch: the next tile of this item, or at its
-			 * end the first of the next unclaimed item (a guess: another
+			/* the rows to prefetch: a tile of this item far enough ahead
+			 * to hide the memory latency (short rows go quickly), or past
+			 * its end one of the next unclaimed item (a guess: another
 			 * thread may take it, which costs nothing but the hint) */
-			int64_t next = i + mm->tm;
+			int64_t next = i + mm->pf_tiles * mm->tm;
 			if (next >= r1) {
 				const int64_t ni =
 				        atomic_load_explicit(&c->next_item, memory_order_relaxed);
 				next = ni >= mm->first_item && ni < mm->first_item + mm->n_items
-				               ? (ni - mm->first_item) * mm->rows_per_item
+				               ? (ni - mm->first_item) * mm->rows_per_item + next -
+				                         r1
 				               : -1;
 			}
 			if (mm->sh.path == KERN_PATH_INT)
@@ -296,6 +302,8 @@ void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, i
 		m->rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : m->tm;
 		if (m->rows_per_item % m->tm)
 			m->rows_per_item += m->tm - m->rows_per_item % m->tm;
+		/* at least ~48 blocks of work between a prefetch and its use */
+		m->pf_tiles = (int)HD_MAX(1, HD_MIN(4, PF_BLOCKS / HD_MAX(1, n_cols / 32)));
 		m->first_item = c.n_items;
 		m->n_items = (m->n_rows + m->rows_per_item - 1) / m->rows_per_item;
 		c.n_items += m->n_items;
