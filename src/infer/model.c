@@ -279,6 +279,30 @@ static uint64_t wbytes(const struct infer_weight *w)
 	return (uint64_t)w->row_size * (uint64_t)w->n_rows;
 }
 
+/* 1 if b's rows follow a's in memory (same type and row length). */
+static int adjacent(const struct infer_weight *a, const struct infer_weight *b)
+{
+	return a->type == b->type && a->n_cols == b->n_cols &&
+	       (const uint8_t *)a->data + wbytes(a) == (const uint8_t *)b->data;
+}
+
+static void fuse(struct infer_layer *ly)
+{
+	const char *off = getenv("HUDDLE_INFER_NO_FUSE"); /* for A/B comparisons */
+	if (off && *off && strcmp(off, "0"))
+		return;
+	if (adjacent(&ly->wq, &ly->wk) && adjacent(&ly->wk, &ly->wv)) {
+		ly->w_qkv = ly->wq;
+		ly->w_qkv.n_rows = ly->wq.n_rows + ly->wk.n_rows + ly->wv.n_rows;
+		ly->fused_qkv = 1;
+	}
+	if (adjacent(&ly->w_gate, &ly->w_up)) {
+		ly->w_gate_up = ly->w_gate;
+		ly->w_gate_up.n_rows = 2 * ly->w_gate.n_rows;
+		ly->fused_gate_up = 1;
+	}
+}
+
 static int load_tensors(struct loader *L)
 {
 	struct infer_model *m = L->m;
@@ -340,6 +364,7 @@ static int load_tensors(struct loader *L)
 		    (rc = load_vector(L, NAME("attn_v.bias"), n_kv, req, &ly->bv)))
 			return rc;
 #undef NAME
+		fuse(ly);
 		m->bytes_per_token += wbytes(&ly->wq) + wbytes(&ly->wk) + wbytes(&ly->wv) +
 		                      wbytes(&ly->wo) + wbytes(&ly->w_gate) + wbytes(&ly->w_up) +
 		                      wbytes(&ly->w_down);

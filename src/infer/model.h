@@ -24,6 +24,12 @@ struct infer_layer {
 	const float *bq, *bk, *bv; /* qwen2: (n_head * head_dim), (n_head_kv * head_dim) */
 	struct infer_weight wq, wk, wv, wo;
 	struct infer_weight w_gate, w_up, w_down;
+	/* When the file stores wq, wk, wv (or w_gate, w_up) back to back with
+	 * one type, one matmul computes them together (fewer passes and pool
+	 * runs; every output row is the same dot product either way). */
+	int fused_qkv, fused_gate_up;
+	struct infer_weight w_qkv; /* (n_q + 2 n_kv, n_embd) */
+	struct infer_weight w_gate_up; /* (2 n_ff, n_embd) */
 };
 
 struct infer_model {

@@ -31,6 +31,7 @@ struct infer_exec {
 	int32_t max_ctx; /* attention scratch covers this many positions */
 	/* activations, (max_batch, width) each */
 	float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
+	float *fused; /* (max_batch, max(n_q + 2 n_kv, 2 n_ff)): fused matmul outputs */
 	float *rope_cs; /* (max_batch, n_rot) */
 	float *logits; /* (max_batch, n_vocab) */
 	int32_t *out_row; /* item -> logits row, -1 if none */
@@ -118,6 +119,7 @@ struct infer_exec *infer_exec_new(const struct infer_model *m, int n_threads, in
 	x->att = xmalloc_array(B * n_q, sizeof(float));
 	x->hb = xmalloc_array(B * (size_t)hp->n_ff, sizeof(float));
 	x->hb2 = xmalloc_array(B * (size_t)hp->n_ff, sizeof(float));
+	x->fused = xmalloc_array(B * HD_MAX(n_q + 2 * n_kv, 2 * (size_t)hp->n_ff), sizeof(float));
 	x->rope_cs = xmalloc_array(B * (size_t)hp->n_rot, sizeof(float));
 	x->logits = xmalloc_array(B * (size_t)hp->n_vocab, sizeof(float));
 	x->out_row = xmalloc_array(B, sizeof(int32_t));
@@ -151,6 +153,7 @@ void infer_exec_free(struct infer_exec *x)
 	free(x->att);
 	free(x->hb);
 	free(x->hb2);
+	free(x->fused);
 	free(x->rope_cs);
 	free(x->logits);
 	free(x->out_row);
@@ -307,9 +310,21 @@ int infer_forward(struct infer_exec *x, const struct infer_batch_item *items, in
 			ops_rmsnorm(x->xb + (size_t)i * (size_t)n_embd,
 			            x->x + (size_t)i * (size_t)n_embd, ly->attn_norm, n_embd,
 			            hp->norm_eps);
-		matmul(x, &ly->wq, x->xb, n, x->q);
-		matmul(x, &ly->wk, x->xb, n, x->k);
-		matmul(x, &ly->wv, x->xb, n, x->v);
+		if (ly->fused_qkv) {
+			const size_t st = n_q + 2 * n_kv;
+			matmul(x, &ly->w_qkv, x->xb, n, x->fused);
+			for (int32_t i = 0; i < n; i++) {
+				const float *f = x->fused + (size_t)i * st;
+				memcpy(x->q + (size_t)i * n_q, f, n_q * sizeof(float));
+				memcpy(x->k + (size_t)i * n_kv, f + n_q, n_kv * sizeof(float));
+				memcpy(x->v + (size_t)i * n_kv, f + n_q + n_kv,
+				       n_kv * sizeof(float));
+			}
+		} else {
+			matmul(x, &ly->wq, x->xb, n, x->q);
+			matmul(x, &ly->wk, x->xb, n, x->k);
+			matmul(x, &ly->wv, x->xb, n, x->v);
+		}
 		for (int32_t i = 0; i < n; i++) {
 			float *q = x->q + (size_t)i * n_q, *k = x->k + (size_t)i * n_kv,
 			      *v = x->v + (size_t)i * n_kv;
@@ -344,10 +359,23 @@ int infer_forward(struct infer_exec *x, const struct infer_batch_item *items, in
 			ops_rmsnorm(x->xb + (size_t)i * (size_t)n_embd,
 			            x->x + (size_t)i * (size_t)n_embd, ly->ffn_norm, n_embd,
 			            hp->norm_eps);
-		matmul(x, &ly->w_gate, x->xb, rows, x->hb);
-		matmul(x, &ly->w_up, x->xb, rows, x->hb2);
-		ops_silu_mul(x->hb, x->hb2, (int64_t)rows * hp->n_ff);
-		matmul(x, &ly->w_down, x->hb, rows, x->xb2);
+		if (ly->fused_gate_up) {
+			/* rows of [gate | up]: silu(gate) * up, packed to the front */
+			const size_t nf = (size_t)hp->n_ff;
+			matmul(x, &ly->w_gate_up, x->xb, rows, x->fused);
+			for (int32_t i = 0; i < rows; i++) {
+				float *g = x->fused + (size_t)i * 2 * nf;
+				ops_silu_mul(g, g + nf, (int64_t)nf);
+				if (i)
+					memmove(x->fused + (size_t)i * nf, g, nf * sizeof(float));
+			}
+			matmul(x, &ly->w_down, x->fused, rows, x->xb2);
+		} else {
+			matmul(x, &ly->w_gate, x->xb, rows, x->hb);
+			matmul(x, &ly->w_up, x->xb, rows, x->hb2);
+			ops_silu_mul(x->hb, x->hb2, (int64_t)rows * hp->n_ff);
+			matmul(x, &ly->w_down, x->hb, rows, x->xb2);
+		}
 		ops_add(x->x, x->xb2, (int64_t)rows * n_embd);
 	}
 

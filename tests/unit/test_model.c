@@ -390,6 +390,40 @@ static void test_hparams(void)
 	free(path);
 }
 
+/* The generated files store wq, wk, wv and w_gate, w_up back to back, so the
+ * engine fuses them into one matmul each; the logits must be bit-identical
+ * to the unfused path. */
+static void test_fused_matmuls(void)
+{
+	char *path = gen("fuse.gguf", TENSOR_Q8_0, INFER_ARCH_QWEN2, 2);
+	float *a = NULL, *b = NULL;
+	int32_t V = 0;
+	const int32_t n = ARRAY_SIZE(PROMPT);
+	for (int pass = 0; pass < 2; pass++) {
+		setenv("HUDDLE_INFER_NO_FUSE", pass ? "1" : "0", 1);
+		struct infer_model *m = load(path);
+		CHECK(m != NULL);
+		if (!m)
+			break;
+		V = infer_model_hparams(m)->n_vocab;
+		struct infer_session *s = infer_session_new(m, 0);
+		struct infer_exec *x = infer_exec_new(m, 2, 6);
+		float *out = xmalloc_array((size_t)n * V, sizeof(float));
+		char err[256];
+		CHECK_EQ_INT(infer_eval(x, s, PROMPT, n, 1, out, err, sizeof(err)), 0);
+		*(pass ? &b : &a) = out;
+		infer_exec_free(x);
+		infer_session_free(s);
+		infer_model_free(m);
+	}
+	unsetenv("HUDDLE_INFER_NO_FUSE");
+	CHECK(a && b && memcmp(a, b, (size_t)n * V * sizeof(float)) == 0);
+	free(a);
+	free(b);
+	unlink(path);
+	free(path);
+}
+
 /* A model file written by hand with one thing wrong. */
 enum breakage { B_NONE, B_ARCH, B_HEADS, B_MISSING, B_SHAPE, B_TYPE, B_NO_VOCAB };
 
@@ -503,6 +537,7 @@ int main(void)
 	RUN(test_hparams);
 	RUN(test_reference);
 	RUN(test_batching);
+	RUN(test_fused_matmuls);
 	RUN(test_broken_models);
 	rmdir(tmpdir);
 	return test_summary();
