@@ -337,9 +337,13 @@ void api_git_handle(struct http_req *req)
 		const char *conf[][2] = {
 		        {"receive.fsckObjects", "true"},
 		        {"receive.maxInputSize", max_in},
+		        /* a pushed pack and the refs it moves are on disk before
+		         * the push is acknowledged, as the API's commits are */
+		        {"core.fsync", "committed"},
+		        {"core.fsyncMethod", "fsync"},
 		        {"core.hooksPath", cfg->hooks_dir},
 		};
-		size_t n_conf = cfg->hooks_dir ? 3 : 2;
+		size_t n_conf = cfg->hooks_dir ? 5 : 4;
 		snprintf(max_in, sizeof(max_in), "%lld", (long long)cfg->max_push_size);
 		for (size_t i = 0; i < n_conf; i++) {
 			char k[32], v[32];

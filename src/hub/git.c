@@ -17,6 +17,10 @@ static pthread_once_t git_once = PTHREAD_ONCE_INIT;
 static void git_init_once(void)
 {
 	git_libgit2_init();
+	/* Objects, packs and refs written through libgit2 are fsynced (and
+	 * their folders), so a commit the API acknowledged survives a power
+	 * loss, as the LFS store's blobs do. */
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
 }
 
 void hub_git_init(void)
