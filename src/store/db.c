@@ -79,6 +79,15 @@ static const char *const schema_v1 =
         "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
         " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;";
 
+/* Schema version 2: downloads per repo and day (UTC days since the epoch),
+ * for "trending" = downloads of the last days. Rows older than the window
+ * are deleted by the hub. */
+static const char *const schema_v2 =
+        "CREATE TABLE IF NOT EXISTS repo_downloads_daily("
+        " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+        " day INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(repo_id, day));"
+        "CREATE INDEX IF NOT EXISTS repo_downloads_daily_day ON repo_downloads_daily(day);";
+
 static uint32_t str_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -122,15 +131,16 @@ static int db_migrate(sqlite3 *sql, char *err, size_t err_size)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version > 1)
+	if (version > 2)
 		return hd_fail(err, err_size, HD_EUNSUPPORTED,
-		               "database schema %d is newer than this huddle (1)", version);
-	if (version == 1)
+		               "database schema %d is newer than this huddle (2)", version);
+	if (version == 2)
 		return 0;
 	if (sqlite3_exec(sql, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
-	if (sqlite3_exec(sql, schema_v1, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(sql, "PRAGMA user_version=1; COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+	if ((version < 1 && sqlite3_exec(sql, schema_v1, NULL, NULL, &msg) != SQLITE_OK) ||
+	    sqlite3_exec(sql, schema_v2, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(sql, "PRAGMA user_version=2; COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
 		sqlite3_exec(sql, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;
 	}
