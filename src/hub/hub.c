@@ -52,6 +52,7 @@ int hub_open(const char *data_dir, const struct hub_config *cfg, struct hub **ou
 		h->cfg.multipart_threshold = 64ll << 20;
 	pthread_rwlock_init(&h->idx_lock, NULL);
 	pthread_mutex_init(&h->lfs_lock, NULL);
+	pthread_mutex_init(&h->trend_lock, NULL);
 	for (size_t i = 0; i < REPO_LOCKS; i++)
 		pthread_mutex_init(&h->repo_locks[i], NULL);
 	rc = store_open(data_dir, &h->st, msg, sizeof(msg));

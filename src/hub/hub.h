@@ -164,6 +164,8 @@ void hub_repo_info_release(struct hub_repo_info *info);
 /* Counts one download (the handler calls it for a GET of resolve that is not
  * a Range probe of a later chunk). Best effort; never fails the request. */
 void hub_repo_count_download(struct hub *h, const char *repo_uid);
+/* A repo's downloads in the trending window (0 for an unknown repo). */
+int64_t hub_repo_recent_downloads(struct hub *h, const char *repo_uid);
 
 /* ---- listing and search --------------------------------------------------------- */
 enum hub_sort {
@@ -173,11 +175,19 @@ enum hub_sort {
 	HUB_SORT_LAST_MODIFIED,
 	HUB_SORT_CREATED,
 	HUB_SORT_ID,
+	HUB_SORT_TRENDING, /* downloads of the last HUB_TRENDING_DAYS days, most first */
 };
+/* Trending counts the downloads of the current UTC day and the days before
+ * it, HUB_TRENDING_DAYS in all (a per-repo, per-day count in the store). */
+#define HUB_TRENDING_DAYS 7
 /* "downloads", "likes", "lastModified"/"last_modified", "createdAt"/
- * "created_at", "id"/"modelId"; NULL/"" = default; HD_EINVAL otherwise.
- * ("trending"/"trendingScore" map to downloads.) */
+ * "created_at", "id"/"modelId", "trending"/"trendingScore"/"trending_score";
+ * NULL/"" = default; HD_EINVAL otherwise. */
 int hub_sort_parse(const char *s, enum hub_sort *out);
+/* Moves the trending window to the current day now: every repo's count is
+ * read again and day rows older than the window are deleted. Listings and
+ * downloads do this by themselves on the first call of a new day. */
+void hub_trending_refresh(struct hub *h);
 
 struct hub_list_query {
 	enum hub_repo_type type;

@@ -30,6 +30,10 @@ struct hub {
 	 * row, update the index) runs alone, so two refreshes finishing in the
 	 * other order cannot leave an older head in the row or the index. */
 	pthread_mutex_t repo_locks[REPO_LOCKS];
+	/* The UTC day (since the epoch) whose trending window the index holds;
+	 * the first listing or download of a new day moves the window. */
+	int64_t trend_day;
+	pthread_mutex_t trend_lock;
 };
 
 /* Sets err (may be NULL) and returns code. */

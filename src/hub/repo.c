@@ -200,6 +200,7 @@ static struct search_doc doc_of_row(const struct repo_row *r)
 	        .likes = r->repo.likes,
 	        .created_ms = r->repo.created_ms,
 	        .modified_ms = r->repo.last_modified_ms,
+	        .recent_downloads = -1, /* the index keeps its own */
 	        .tags = (const char *const *)r->repo.tags,
 	        .n_tags = r->repo.n_tags,
 	};
@@ -253,6 +254,88 @@ static int64_t *org_ids(struct store_db *db, size_t *n_out)
 	return v;
 }
 
+/* ---- trending: downloads per day ---------------------------------------------------- */
+static int64_t utc_day(void)
+{
+	return time_now_ms() / 86400000;
+}
+
+/* Sets every document's trending key from the day rows of the window
+ * ending on day, after deleting the rows before it. Called with the index
+ * write-locked (or during the bulk load). */
+static void trending_load(struct hub *h, struct store_db *db, int64_t day)
+{
+	struct store_stmt *s;
+	int64_t *ids = NULL, *vals = NULL;
+	size_t n = 0, cap = 0;
+	int64_t first = day - HUB_TRENDING_DAYS + 1;
+
+	store_exec(db, "DELETE FROM repo_downloads_daily WHERE day < ?", "i", first);
+	if (store_stmt(db,
+	               "SELECT repo_id, SUM(n) FROM repo_downloads_daily WHERE day >= ?"
+	               " AND day <= ? GROUP BY repo_id",
+	               &s) == 0) {
+		store_bind_i64(s, 1, first);
+		store_bind_i64(s, 2, day);
+		while (store_step(s) == 1) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				ids = xrealloc(ids, cap * sizeof(*ids));
+				vals = xrealloc(vals, cap * sizeof(*vals));
+			}
+			ids[n] = store_col_i64(s, 0);
+			vals[n++] = store_col_i64(s, 1);
+		}
+		store_stmt_done(s);
+	}
+	search_set_trending_all(h->idx, ids, vals, n);
+	free(ids);
+	free(vals);
+}
+
+void hub_trending_refresh(struct hub *h)
+{
+	if (!h->idx)
+		return;
+	pthread_mutex_lock(&h->trend_lock);
+	int64_t day = utc_day();
+	struct store_db *db = store_db_get(h->st);
+	pthread_rwlock_wrlock(&h->idx_lock);
+	trending_load(h, db, day);
+	pthread_rwlock_unlock(&h->idx_lock);
+	store_db_put(h->st, db);
+	__atomic_store_n(&h->trend_day, day, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->trend_lock);
+}
+
+/* The first call of a new UTC day moves the window. */
+static void trending_check_day(struct hub *h)
+{
+	if (h->idx && __atomic_load_n(&h->trend_day, __ATOMIC_ACQUIRE) != utc_day())
+		hub_trending_refresh(h);
+}
+
+static int64_t recent_downloads(struct store_db *db, int64_t repo_db_id, int64_t day)
+{
+	int64_t n = 0;
+	if (store_query_i64(db, &n,
+	                    "SELECT COALESCE(SUM(n), 0) FROM repo_downloads_daily"
+	                    " WHERE repo_id = ? AND day >= ? AND day <= ?",
+	                    "iii", repo_db_id, day - HUB_TRENDING_DAYS + 1, day))
+		n = 0;
+	return n;
+}
+
+int64_t hub_repo_recent_downloads(struct hub *h, const char *repo_uid)
+{
+	int64_t id = 0, n = 0;
+	struct store_db *db = store_db_get(h->st);
+	if (store_query_i64(db, &id, "SELECT id FROM repos WHERE uid = ?", "t", repo_uid) == 0)
+		n = recent_downloads(db, id, utc_day());
+	store_db_put(h->st, db);
+	return n;
+}
+
 /* At a million repos this is most of a server start, so it reads only what
  * the index needs, without the accounts join and without copying columns. */
 int repo_index_load(struct hub *h)
@@ -304,9 +387,11 @@ int repo_index_load(struct hub *h)
 	}
 	if (rc == 1)
 		rc = 0;
+	store_stmt_done(s);
+	h->trend_day = utc_day();
+	trending_load(h, db, h->trend_day);
 	double b = time_mono_s();
 	search_bulk_end(h->idx);
-	store_stmt_done(s);
 	store_db_put(h->st, db);
 	free(orgs);
 	log_info("hub: listing index: %zu repos in %.2f s (rows and index %.2f s, sort orders "
@@ -774,9 +859,17 @@ void hub_repo_count_download(struct hub *h, const char *repo_uid)
 	struct repo_row row;
 	if (!repo_uid)
 		return;
+	trending_check_day(h);
+	int64_t day = utc_day();
 	struct store_db *db = store_db_get(h->st);
 	int rc = store_exec(db, "UPDATE repos SET downloads = downloads + 1 WHERE uid = ?", "t",
 	                    repo_uid);
+	if (rc > 0)
+		store_exec(db,
+		           "INSERT INTO repo_downloads_daily(repo_id, day, n)"
+		           " SELECT id, ?, 1 FROM repos WHERE uid = ?"
+		           " ON CONFLICT(repo_id, day) DO UPDATE SET n = n + 1",
+		           "it", day, repo_uid);
 	store_db_put(h->st, db);
 	if (rc <= 0 || !h->idx || repo_get_by_uid(h, repo_uid, &row))
 		return;
@@ -786,9 +879,13 @@ void hub_repo_count_download(struct hub *h, const char *repo_uid)
 	repo_row_release(&row);
 	repo_lock(h, id);
 	if (repo_get_by_uid(h, repo_uid, &row) == 0) {
+		db = store_db_get(h->st);
+		int64_t recent = recent_downloads(db, row.db_id, day);
+		store_db_put(h->st, db);
 		pthread_rwlock_wrlock(&h->idx_lock);
 		search_update_counts(h->idx, row.db_id, row.repo.downloads, row.repo.likes,
 		                     row.repo.last_modified_ms);
+		search_update_trending(h->idx, row.db_id, recent);
 		pthread_rwlock_unlock(&h->idx_lock);
 		repo_row_release(&row);
 	}
@@ -865,9 +962,9 @@ int hub_sort_parse(const char *s, enum hub_sort *out)
 	        {"created_at", HUB_SORT_CREATED},
 	        {"id", HUB_SORT_ID},
 	        {"modelId", HUB_SORT_ID},
-	        {"trending", HUB_SORT_DOWNLOADS},
-	        {"trendingScore", HUB_SORT_DOWNLOADS},
-	        {"trending_score", HUB_SORT_DOWNLOADS},
+	        {"trending", HUB_SORT_TRENDING},
+	        {"trendingScore", HUB_SORT_TRENDING},
+	        {"trending_score", HUB_SORT_TRENDING},
 	};
 	if (!s || !*s) {
 		*out = HUB_SORT_DEFAULT;
@@ -892,6 +989,7 @@ int hub_repo_list(struct hub *h, const struct auth_caller *c, const struct hub_l
 	memset(out, 0, sizeof(*out));
 	if (!h->idx)
 		return hub_fail(err, HD_EUNSUPPORTED, NULL, "listing is not available here");
+	trending_check_day(h);
 	if (q->n_filters > 32)
 		return hub_fail(err, HD_EINVAL, NULL, "too many filters");
 	if (q->search && strlen(q->search) > 256)

@@ -16,8 +16,9 @@
 #include <string.h>
 
 #define N_TYPES 3
-#define N_SORTS 5 /* downloads, likes, modified, created, id */
+#define N_SORTS 6 /* downloads, likes, modified, created, id, trending */
 #define SORT_ID 4
+#define SORT_TRENDING 5
 #define GRAM_BASE 41 /* 40 id characters + "other" */
 #define N_TRI (GRAM_BASE * GRAM_BASE * GRAM_BASE)
 #define N_BI (GRAM_BASE * GRAM_BASE)
@@ -64,7 +65,7 @@ struct spos {
 
 struct doc {
 	int64_t repo_id, owner_id;
-	int64_t val[N_SORTS - 1]; /* downloads, likes, modified, created */
+	int64_t val[N_SORTS]; /* downloads, likes, modified, created, 0 (id), recent downloads */
 	char *lid; /* lowercase id */
 	uint32_t author; /* interned lowercase namespace */
 	uint32_t *tags; /* interned lowercase tags */
@@ -270,7 +271,7 @@ static void idmap_del(struct idmap *m, int64_t key)
 }
 
 /* ---- ordering ---------------------------------------------------------------------- */
-/* sort index: 0 downloads, 1 likes, 2 modified, 3 created, 4 id */
+/* sort index: 0 downloads, 1 likes, 2 modified, 3 created, 4 id, 5 trending */
 static int sort_index(enum hub_sort s)
 {
 	switch (s) {
@@ -278,6 +279,7 @@ static int sort_index(enum hub_sort s)
 	case HUB_SORT_LIKES: return 1;
 	case HUB_SORT_LAST_MODIFIED: return 2;
 	case HUB_SORT_ID: return 4;
+	case HUB_SORT_TRENDING: return 5;
 	case HUB_SORT_CREATED:
 	case HUB_SORT_DEFAULT:
 	default: return 3;
@@ -294,7 +296,7 @@ static int cmp_key(int64_t va, const char *la, int64_t vb, const char *lb)
 
 static int64_t doc_val(const struct doc *d, int si)
 {
-	return si < 4 ? d->val[si] : 0;
+	return d->val[si];
 }
 
 static int cmp_full(const struct search_index *idx, int si, uint32_t dn, int64_t v, const char *lid,
@@ -668,6 +670,7 @@ static uint32_t add_doc(struct search_index *idx, const struct search_doc *sd)
 	d->val[1] = sd->likes;
 	d->val[2] = sd->modified_ms;
 	d->val[3] = sd->created_ms;
+	d->val[SORT_TRENDING] = sd->recent_downloads > 0 ? sd->recent_downloads : 0;
 	d->lid = lower_dup(sd->id);
 	char *slash = strchr(d->lid, '/');
 	if (slash)
@@ -812,9 +815,18 @@ void search_put(struct search_index *idx, const struct search_doc *sd)
 				d->val[3] = sd->created_ms;
 				sorted_insert(idx, d->type, 3, dn);
 			}
+			if (sd->recent_downloads >= 0)
+				search_update_trending(idx, sd->repo_id, sd->recent_downloads);
 			return;
 		}
+		int64_t recent = d->val[SORT_TRENDING];
 		search_remove(idx, sd->repo_id);
+		if (sd->recent_downloads < 0) {
+			struct search_doc keep = *sd;
+			keep.recent_downloads = recent;
+			add_doc(idx, &keep);
+			return;
+		}
 	}
 	add_doc(idx, sd);
 }
@@ -837,6 +849,50 @@ void search_update_counts(struct search_index *idx, int64_t repo_id, int64_t dow
 		sorted_remove(idx, d->type, s, dn);
 		d->val[s] = nv[s];
 		sorted_insert(idx, d->type, s, dn);
+	}
+}
+
+void search_update_trending(struct search_index *idx, int64_t repo_id, int64_t recent)
+{
+	uint32_t dn = idmap_get(&idx->map, repo_id);
+	if (dn == UINT32_MAX)
+		return;
+	struct doc *d = &idx->docs[dn];
+	if (d->val[SORT_TRENDING] == recent)
+		return;
+	if (!idx->bulk)
+		sorted_remove(idx, d->type, SORT_TRENDING, dn);
+	d->val[SORT_TRENDING] = recent;
+	if (!idx->bulk)
+		sorted_insert(idx, d->type, SORT_TRENDING, dn);
+}
+
+/* Every document's recent count at once: zero, then the n given ones; the
+ * trending orders are then sorted again from the id orders (a radix sort
+ * per type, as at the end of a bulk load). */
+void search_set_trending_all(struct search_index *idx, const int64_t *repo_ids,
+                             const int64_t *recent, size_t n)
+{
+	for (uint32_t i = 0; i < idx->n_docs; i++)
+		idx->docs[i].val[SORT_TRENDING] = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t dn = idmap_get(&idx->map, repo_ids[i]);
+		if (dn != UINT32_MAX)
+			idx->docs[dn].val[SORT_TRENDING] = recent[i];
+	}
+	if (idx->bulk)
+		return; /* sorted when the bulk load ends */
+	for (int t = 0; t < N_TYPES; t++) {
+		const struct sarr *by_id = &idx->sorted[t][SORT_ID];
+		struct sarr *a = &idx->sorted[t][SORT_TRENDING];
+		uint32_t *order = xmalloc_array(by_id->total + 1, sizeof(uint32_t)), k = 0;
+		for (uint32_t b = 0; b < by_id->nb; b++)
+			for (uint32_t i = 0; i < by_id->b[b].n; i++)
+				order[k++] = by_id->b[b].v[i];
+		sarr_free(a);
+		sort_by_value(idx, order, k, SORT_TRENDING, &a->bulk);
+		sarr_cut_bulk(idx, a);
+		free(order);
 	}
 }
 
@@ -1147,7 +1203,7 @@ int search_query(const struct search_index *idx, const struct search_query *q,
 	x.q = q;
 	x.type = q->type < N_TYPES ? (int)q->type : 0;
 	x.si = sort_index(q->sort);
-	x.desc = q->direction ? q->direction < 0 : x.si != 4;
+	x.desc = q->direction ? q->direction < 0 : x.si != SORT_ID;
 	x.author = UINT32_MAX;
 	if (q->cursor && *q->cursor && parse_cursor(&x, q->cursor))
 		return HD_EINVAL;

@@ -5,7 +5,7 @@
  * SQL does not do for substring search ordered by downloads. The index keeps,
  * per repo type:
  *   - one array of documents per sort key (downloads, likes, lastModified,
- *     createdAt, id) kept in order, so an unfiltered or a dense query walks
+ *     createdAt, id, trending = downloads of the last days) kept in order, so an unfiltered or a dense query walks
  *     it from the cursor and stops after `limit` hits;
  *   - posting lists (sorted doc numbers) for every trigram and bigram of the
  *     lowercase id "ns/name", for every author and for every tag, so a
@@ -35,6 +35,8 @@ struct search_doc {
 	int owner_is_org;
 	int is_private;
 	int64_t downloads, likes, created_ms, modified_ms;
+	int64_t recent_downloads; /* the trending key: downloads of the last days;
+	                             < 0: keep the document's current one (0 if new) */
 	const char *const *tags; /* the repo's tag set (matched case-insensitively) */
 	size_t n_tags;
 };
@@ -73,6 +75,11 @@ void search_bulk_end(struct search_index *idx);
 /* Cheap updates that keep the document (no re-indexing of grams). */
 void search_update_counts(struct search_index *idx, int64_t repo_id, int64_t downloads,
                           int64_t likes, int64_t modified_ms);
+/* The trending key of one document, or of all of them (those not listed get
+ * 0; for the daily shift of the window). */
+void search_update_trending(struct search_index *idx, int64_t repo_id, int64_t recent);
+void search_set_trending_all(struct search_index *idx, const int64_t *repo_ids,
+                             const int64_t *recent, size_t n);
 void search_set_private(struct search_index *idx, int64_t repo_id, int is_private);
 /* 0, or HD_EINVAL for a malformed cursor or one from another sort. */
 int search_query(const struct search_index *idx, const struct search_query *q,

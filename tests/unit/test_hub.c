@@ -865,6 +865,120 @@ static void test_listing_many(void)
 	CHECK_EQ_INT(total, 90);
 }
 
+/* Trending is the downloads of the last HUB_TRENDING_DAYS days: older day
+ * rows count for nothing (and are deleted when the window moves), a commit
+ * keeps a repo's figure, cursors page through the order, and a reopened hub
+ * loads the same order. */
+static const char *first_id(struct hub *hh, enum hub_sort sort, char **cursor)
+{
+	static char id[256];
+	struct hub_list_query q = {
+	        .type = HUB_REPO_DATASET, .author = "bob", .sort = sort, .limit = 1};
+	struct hub_repo_list l;
+	id[0] = 0;
+	q.cursor = cursor ? *cursor : NULL;
+	if (hub_repo_list(hh, &anon, &q, &l, &e) == 0 && l.n == 1)
+		snprintf(id, sizeof(id), "%s", l.items[0].id);
+	if (cursor) {
+		free(*cursor);
+		*cursor = l.next_cursor ? xstrdup(l.next_cursor) : NULL;
+	}
+	hub_repo_list_release(&l);
+	return id;
+}
+
+static void test_trending(void)
+{
+	const char *names[] = {"old-hit", "new-hit", "quiet"};
+	char uid[3][33], oid[41];
+	int64_t today = time_now_ms() / 86400000, n = -1;
+	enum hub_sort s;
+	struct store_db *db;
+
+	for (int i = 0; i < 3; i++) {
+		struct hub_repo_ref r = R(HUB_REPO_DATASET, "bob", names[i]);
+		struct hub_repo repo;
+		CHECK_EQ_INT(hub_repo_create(h, &bob, &r, 0, NULL, &repo, &e), 0);
+		snprintf(uid[i], sizeof(uid[i]), "%s", repo.uid);
+		hub_repo_release(&repo);
+	}
+	/* old-hit: 100 downloads ten days ago; new-hit: 2 today. */
+	db = store_db_get(hub_store(h));
+	CHECK_EQ_INT(store_exec(db, "UPDATE repos SET downloads = 100 WHERE uid = ?", "t", uid[0]),
+	             1);
+	CHECK_EQ_INT(store_exec(db,
+	                        "INSERT INTO repo_downloads_daily(repo_id, day, n)"
+	                        " SELECT id, ?, 100 FROM repos WHERE uid = ?",
+	                        "it", today - 10, uid[0]),
+	             1);
+	store_db_put(hub_store(h), db);
+	hub_repo_count_download(h, uid[0]); /* 101 in all, 1 recent */
+	hub_repo_count_download(h, uid[1]);
+	hub_repo_count_download(h, uid[1]);
+	hub_trending_refresh(h);
+	CHECK_EQ_INT(hub_repo_recent_downloads(h, uid[0]), 1);
+	CHECK_EQ_INT(hub_repo_recent_downloads(h, uid[1]), 2);
+	CHECK_EQ_STR(first_id(h, HUB_SORT_DOWNLOADS, NULL), "bob/old-hit");
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, NULL), "bob/new-hit");
+	db = store_db_get(hub_store(h));
+	CHECK_EQ_INT(store_query_i64(db, &n,
+	                             "SELECT COUNT(*) FROM repo_downloads_daily WHERE day < ?", "i",
+	                             today - HUB_TRENDING_DAYS + 1),
+	             0);
+	CHECK_EQ_INT(n, 0); /* the row of ten days ago is gone */
+	/* Three days ago is inside the window. */
+	CHECK_EQ_INT(store_exec(db,
+	                        "INSERT INTO repo_downloads_daily(repo_id, day, n)"
+	                        " SELECT id, ?, 4 FROM repos WHERE uid = ?",
+	                        "it", today - 3, uid[0]),
+	             1);
+	store_db_put(hub_store(h), db);
+	hub_trending_refresh(h);
+	CHECK_EQ_INT(hub_repo_recent_downloads(h, uid[0]), 5);
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, NULL), "bob/old-hit");
+	/* A commit refreshes the repo's document but keeps its figure. */
+	struct hub_repo_ref nh = R(HUB_REPO_DATASET, "bob", "new-hit");
+	for (int i = 0; i < 4; i++)
+		hub_repo_count_download(h, uid[1]); /* 6 recent */
+	CHECK_EQ_INT(
+	        commit_file(&bob, &nh, "main", "README.md", "---\ntags: [x]\n---\n", NULL, oid), 0);
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, NULL), "bob/new-hit");
+	/* Pages of one: new-hit, old-hit, quiet. */
+	char *cursor = NULL;
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, &cursor), "bob/new-hit");
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, &cursor), "bob/old-hit");
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, &cursor), "bob/quiet");
+	CHECK(cursor == NULL);
+	free(cursor);
+	/* The API's names for it. */
+	CHECK_EQ_INT(hub_sort_parse("trendingScore", &s), 0);
+	CHECK_EQ_INT(s, HUB_SORT_TRENDING);
+	CHECK_EQ_INT(hub_sort_parse("trending", &s), 0);
+	CHECK_EQ_INT(s, HUB_SORT_TRENDING);
+	/* A second hub on the same data loads the same order. */
+	struct hub_config cfg;
+	struct hub *h2 = NULL;
+	hub_config_init(&cfg);
+	CHECK_EQ_INT(hub_open(dir, &cfg, &h2, &e), 0);
+	if (h2) {
+		CHECK_EQ_STR(first_id(h2, HUB_SORT_TRENDING, NULL), "bob/new-hit");
+		hub_close(h2);
+	}
+	/* Deleting a repo deletes its day rows. */
+	struct hub_repo_ref oh = R(HUB_REPO_DATASET, "bob", "old-hit");
+	CHECK_EQ_INT(hub_repo_delete(h, &bob, &oh, &e), 0);
+	db = store_db_get(hub_store(h));
+	CHECK_EQ_INT(
+	        store_query_i64(db, &n,
+	                        "SELECT COUNT(*) FROM repo_downloads_daily d"
+	                        " WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = d.repo_id)",
+	                        ""),
+	        0);
+	CHECK_EQ_INT(n, 0);
+	store_db_put(hub_store(h), db);
+	CHECK_EQ_STR(first_id(h, HUB_SORT_TRENDING, NULL), "bob/new-hit");
+}
+
 static void test_move_delete(void)
 {
 	struct hub_repo_ref from = R(HUB_REPO_MODEL, "alice", "weights");
@@ -1100,6 +1214,7 @@ int main(void)
 	RUN(test_multipart);
 	RUN(test_listing);
 	RUN(test_listing_many);
+	RUN(test_trending);
 	RUN(test_move_delete);
 	RUN(test_signing);
 	RUN(test_concurrent_commits);
