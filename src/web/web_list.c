@@ -103,7 +103,7 @@ void web_home(struct http_req *req)
 	            "<input type=\"search\" name=\"search\" placeholder=\"Search models\" "
 	            "aria-label=\"Search models\"><button type=\"submit\">Search</button></form>"
 	            "</section><div class=\"columns\">");
-	list_simple(&x, HUB_REPO_MODEL, HUB_SORT_DOWNLOADS, NULL, 10, &trending);
+	list_simple(&x, HUB_REPO_MODEL, HUB_SORT_TRENDING, NULL, 10, &trending);
 	list_simple(&x, HUB_REPO_MODEL, HUB_SORT_LAST_MODIFIED, NULL, 10, &recent);
 	list_simple(&x, HUB_REPO_DATASET, HUB_SORT_DOWNLOADS, NULL, 10, &datasets);
 	buf_puts(b, "<section><h2><a href=\"/models?sort=trending\">Trending models</a></h2>");

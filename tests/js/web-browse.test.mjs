@@ -12,6 +12,8 @@ import assert from "node:assert/strict";
 import * as hub from "@huggingface/hub";
 import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api } from "./lib/http.mjs";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
 import { rid } from "./lib/util.mjs";
 import { launchBrowser, haveChromium, screenshot } from "./web-browser.mjs";
 
@@ -248,4 +250,77 @@ test("pagination: the UI's pages are the API's pages for the same query", { skip
   await page.click("nav.pager a:has-text('First page')");
   assert.deepEqual(await idsOnPage(), first);
   b.assertClean("pagination");
+});
+
+// Trending counts only the downloads of the last days. Downloads made now go
+// through resolve; older history is written into the day table of a stopped
+// server (sqlite3), as a month of use would have left it.
+test("sorts: trending by recent downloads, most downloads, recently updated, name; the same as the API", { skip }, async () => {
+  let s2 = await startServer();
+  try {
+    await userCreate(s2.dataDir, "alice");
+    const t2 = await tokenCreate(s2.dataDir, "alice", { role: "write" });
+    const c = { hubUrl: s2.url, accessToken: t2 };
+    const [ra, rb, rc] = ["a", "b", "c"].map((x) => `alice/sort-${tag}-${x}`);
+    for (const r of [ra, rb, rc]) {
+      await hub.createRepo({ ...c, repo: r });
+      await hub.uploadFiles({ ...c, repo: r, files: [{ path: "config.json", content: new Blob([`{"r": "${r}"}`]) }] });
+    }
+    const get = async (r, n) => {
+      for (let i = 0; i < n; i++) assert.equal((await api(s2.url, "GET", `/${r}/resolve/main/config.json`)).status, 200);
+    };
+    await get(ra, 1);
+    await get(rb, 3);
+    // history: rc had 50 downloads a month ago, ra 5 two days ago
+    assert.equal((await s2.stop()).code, 0);
+    const today = Math.floor(Date.now() / 86400000);
+    const sql = `
+      INSERT INTO repo_downloads_daily(repo_id, day, n) SELECT id, ${today - 30}, 50 FROM repos WHERE key = 'model/alice/sort-${tag}-c';
+      UPDATE repos SET downloads = downloads + 50 WHERE key = 'model/alice/sort-${tag}-c';
+      INSERT INTO repo_downloads_daily(repo_id, day, n) SELECT id, ${today - 2}, 5 FROM repos WHERE key = 'model/alice/sort-${tag}-a';
+      UPDATE repos SET downloads = downloads + 5 WHERE key = 'model/alice/sort-${tag}-a';`;
+    execFileSync("sqlite3", [path.join(s2.dataDir, "huddle.db"), sql]);
+    s2 = await s2.restart();
+    const p2 = await b.newPage(s2.url); // guarded against s2's origin
+    const idsOnP2 = () => p2.$$eval(".results .repo-id", (els) => els.map((e) => e.textContent.trim()));
+    const ui = async (sort) => {
+      await p2.goto(`${s2.url}/models?search=sort-${tag}&sort=${sort}`);
+      return idsOnP2();
+    };
+    const viaApi = async (sort) => {
+      const r = await api(s2.url, "GET", `/api/models?search=sort-${tag}&sort=${sort}`);
+      assert.equal(r.status, 200, r.describe());
+      return r.json.map((m) => m.id);
+    };
+    // trending: a (1 + 5 in the window), b (3), c (50, all outside it)
+    assert.deepEqual(await ui("trending"), [ra, rb, rc]);
+    assert.deepEqual(await viaApi("trendingScore"), [ra, rb, rc]);
+    assert.deepEqual(await viaApi("trending_score"), [ra, rb, rc]);
+    assert.equal(await p2.locator("#hd-filters select[name=sort] option[selected]").textContent(), "Trending");
+    // the default order of a listing is trending
+    await p2.goto(`${s2.url}/models?search=sort-${tag}`);
+    assert.deepEqual(await idsOnP2(), [ra, rb, rc]);
+    // the home page's trending column
+    await p2.goto(`${s2.url}/`);
+    const home = await p2.$$eval("section:has(h2 a[href='/models?sort=trending']) .repo-id", (els) => els.map((e) => e.textContent.trim()));
+    assert.deepEqual(home, [ra, rb, rc]);
+    // most downloads counts everything: c (50), a (6), b (3)
+    assert.deepEqual(await ui("downloads"), [rc, ra, rb]);
+    assert.deepEqual(await viaApi("downloads"), [rc, ra, rb]);
+    // a download today moves b past a in trending only
+    await get(rb, 4);
+    assert.deepEqual(await ui("trending"), [rb, ra, rc]);
+    assert.deepEqual(await viaApi("trendingScore"), [rb, ra, rc]);
+    // recently updated: a commit to c puts it first
+    await hub.uploadFiles({ hubUrl: s2.url, accessToken: t2, repo: rc, files: [{ path: "x.txt", content: new Blob(["x"]) }] });
+    assert.deepEqual((await ui("modified"))[0], rc);
+    assert.deepEqual(await ui("modified"), await viaApi("lastModified"));
+    assert.deepEqual(await ui("name"), [ra, rb, rc]);
+    assert.deepEqual(await viaApi("id"), [ra, rb, rc]);
+    b.assertClean("sorts");
+    await p2.close();
+  } finally {
+    const r = await s2.stop();
+    assert.equal(r.code, 0, `server exit ${r.code}\n${r.output.slice(-3000)}`);
+  }
 });
