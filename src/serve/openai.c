@@ -311,7 +311,7 @@ static int check_lengths(const struct serve *s, const struct serve_model *m,
 	if (n_prompt == 0)
 		return serve_bad(e, p->kind == SERVE_CHAT ? "messages" : "prompt",
 		                 "the prompt is empty");
-	if (n_prompt >= (size_t)m->n_ctx)
+	if (n_prompt > (size_t)m->n_ctx)
 		return serve_fail(
 		        e, 400, "invalid_request_error",
 		        p->kind == SERVE_CHAT ? "messages" : "prompt", "context_length_exceeded",
@@ -319,9 +319,10 @@ static int check_lengths(const struct serve *s, const struct serve_model *m,
 		        "%s resulted in %zu tokens.",
 		        m->n_ctx, p->kind == SERVE_CHAT ? "messages" : "prompt", n_prompt);
 	if (p->max_tokens > limit)
-		return serve_bad(e, "max_tokens",
-		                 "max_tokens is too large: %lld. This model supports at most %lld "
+		return serve_bad(e, p->max_tokens_key ? p->max_tokens_key : "max_tokens",
+		                 "%s is too large: %lld. This model supports at most %lld "
 		                 "completion tokens.",
+		                 p->max_tokens_key ? p->max_tokens_key : "max_tokens",
 		                 (long long)p->max_tokens, (long long)limit);
 	return 0;
 }

@@ -408,6 +408,7 @@ int serve_params_parse(enum serve_kind kind, const char *body, size_t len, struc
 	if ((rc = get_int(root, mt_key, kind == SERVE_CHAT ? 1 : 0, INT64_MAX, &iv, e)))
 		return rc;
 	p->max_tokens = iv;
+	p->max_tokens_key = mt_key;
 
 	if ((rc = get_num(root, "temperature", 0, 2, &p->sp.temp, e)) ||
 	    (rc = get_num(root, "top_p", 0, 1, &p->sp.top_p, e)) ||

@@ -66,6 +66,7 @@ struct serve_params {
 	size_t n_prompts;
 	int stream, include_usage, echo;
 	int64_t max_tokens; /* -1: until the context is full */
+	const char *max_tokens_key; /* the field it came from, for errors */
 	struct infer_sampler_params sp;
 	int seed_set;
 	float presence_penalty, frequency_penalty;
