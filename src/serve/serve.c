@@ -3,11 +3,13 @@
  * start (the scheduler thread, the models named on the command line) and
  * stop, and the chat-prompt helpers shared with `huddle run`.
  *
- * Zero configuration: threads = the online CPUs; per model, the context is
- * the trained one up to 4096 positions, and the parallel sequences are as
- * many full-context KV caches as the KV budget (a quarter of RAM, at most
- * 8 GiB) holds, at most 16. The memory budget for all loaded models is
- * three quarters of RAM. Every choice is logged, per model when it loads.
+ * Zero configuration: threads = the CPUs the process may run on (its
+ * affinity mask); per model, the context is the trained one up to 4096
+ * positions, and the parallel sequences are as many full-context KV caches
+ * as the KV budget (a quarter of RAM, at most 8 GiB) holds, at most 16. The
+ * memory budget for all loaded models is three quarters of RAM. "RAM" is
+ * the machine's, or a container's cgroup limit when lower. Every choice is
+ * logged at start, and per model when it loads.
  */
 #include "serve/serve_int.h"
 
@@ -15,6 +17,8 @@
 #include "hub/hub.h"
 #include "infer/jinja.h"
 
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,7 +52,7 @@ const char *serve_flags_help(void)
 	       "                                its file name without .gguf) or preload a hub\n"
 	       "                                repo; repeatable. Hub repos with a GGUF are\n"
 	       "                                served on first use without this.\n"
-	       "  --threads N                   threads of the engine (default: online CPUs)\n"
+	       "  --threads N                   threads of the engine (default: usable CPUs)\n"
 	       "  --ctx N                       context per sequence (default: trained, <= 4096)\n"
 	       "  --parallel N                  sequences decoded together per model (default:\n"
 	       "                                what the KV budget holds, <= 16)\n"
@@ -190,12 +194,49 @@ int serve_chat_tokenize(const struct infer_model *m, const char *text, size_t le
 
 /* ---- start and stop ---------------------------------------------------------------------- */
 
+/* A cgroup's memory limit (v2 memory.max, else v1 limit_in_bytes), or -1. */
+static int64_t cgroup_mem_limit(void)
+{
+	static const char *const files[] = {"/sys/fs/cgroup/memory.max",
+	                                    "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char line[64];
+		int64_t v;
+		FILE *f = fopen(files[i], "re");
+		if (!f)
+			continue;
+		char *got = fgets(line, sizeof(line), f);
+		fclose(f);
+		if (!got)
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (str_to_i64(line, &v) == 0 && v > 0)
+			return v;
+	}
+	return -1;
+}
+
+/* The memory this process may use: the RAM, or less when a cgroup (a
+ * container) limits it. */
 static int64_t ram_bytes(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-	if (pages <= 0 || size <= 0)
-		return (int64_t)8 << 30;
-	return (int64_t)pages * size;
+	int64_t ram = pages > 0 && size > 0 ? (int64_t)pages * size : (int64_t)8 << 30;
+	int64_t lim = cgroup_mem_limit();
+	return lim > 0 && lim < ram ? lim : ram;
+}
+
+/* The CPUs this process may run on (its affinity mask: taskset, a cpuset),
+ * else the online ones. */
+static int cpu_count(void)
+{
+	cpu_set_t set;
+	long n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n < 1)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 /* "dir/TinyLlama.Q4_K_M.gguf" -> "TinyLlama.Q4_K_M" */
@@ -259,11 +300,7 @@ int serve_new(const struct serve_config *cfg, struct hub *hub, struct serve **ou
 	s->cfg.models = NULL;
 	s->cfg.n_models = 0;
 	s->hub = hub;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	s->n_threads = cfg->n_threads > 0 ? cfg->n_threads
-	               : cpus < 1         ? 1
-	               : cpus > 64        ? 64
-	                                  : (int)cpus;
+	s->n_threads = cfg->n_threads > 0 ? cfg->n_threads : cpu_count();
 	const int64_t ram = ram_bytes();
 	s->kv_budget =
 	        cfg->kv_budget_mb > 0 ? cfg->kv_budget_mb << 20 : HD_MIN(ram / 4, (int64_t)8 << 30);

@@ -42,7 +42,7 @@ struct serve;
 struct serve_config {
 	char **models; /* --model specs: PATH, NAME=PATH or REPO[@REV][:QUANT] */
 	size_t n_models;
-	int n_threads; /* --threads: 0 = the online CPUs */
+	int n_threads; /* --threads: 0 = the CPUs this process may use */
 	int32_t n_ctx; /* --ctx: positions per sequence; 0 = trained, at most 4096 */
 	int n_parallel; /* --parallel: sequences per model; 0 = what the KV budget holds, <= 16 */
 	int64_t kv_budget_mb; /* --kv-budget-mb: KV cache per model; 0 = RAM/4, <= 8 GiB */
