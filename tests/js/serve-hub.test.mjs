@@ -9,6 +9,7 @@
 // models are evicted under the memory budget.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import OpenAI from "openai";
@@ -80,6 +81,29 @@ describe("inference: models from the hub", () => {
     assert.equal((await metrics(srv.url)).huddle_model_loads_total, loads);
   });
 
+  it("the GGUF is mapped from the blob store, not copied", async () => {
+    // loaded now: alice/tiny at main (files[6]) and at its first commit (files[5])
+    const sha256 = (f) => crypto.createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+    const want = new Set([sha256(files[5]), sha256(files[6])]);
+    const mapped = new Set();
+    for (const line of fs.readFileSync(`/proc/${srv.pid}/maps`, "utf8").split("\n")) {
+      const f = line.slice(line.indexOf("/"));
+      if (line.includes("/") && f.startsWith(fs.realpathSync(srv.dataDir) + "/") && fs.existsSync(f)) mapped.add(sha256(f));
+    }
+    for (const h of want) assert.ok(mapped.has(h), `no mapping of the store object ${h}`);
+    // and nothing holds a copy: no new file with those bytes outside the store's objects
+    const copies = [];
+    const walk = (d) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const f = path.join(d, e.name);
+        if (e.isDirectory()) walk(f);
+        else if (e.isFile() && want.has(sha256(f))) copies.push(f);
+      }
+    };
+    walk(srv.dataDir);
+    assert.equal(copies.length, 2, copies.join("\n"));
+  });
+
   it("concurrent first requests share one load; a GGUF stored as a plain git blob is served too", async () => {
     await hub.createRepo(C({ repo: "alice/burst" }));
     await push("alice/burst", files[7], "b.gguf");
@@ -149,8 +173,23 @@ describe("inference: models from the hub", () => {
       const c = await api(srv.url, "POST", "/v1/chat/completions", { token: mallory, json: { model: id, messages: [{ role: "user", content: "x" }] } });
       assert.deepEqual(shape(c, id), missing);
     }
-    const t = await api(srv.url, "POST", "/tokenize", { token: mallory, json: { model: "alice/priv", prompt: "x" } });
-    assert.equal(t.status, 404);
+    // every endpoint that takes a model answers the same for it and for a missing one
+    const other = [
+      ["POST", "/tokenize", (id) => ({ model: id, prompt: "x" })],
+      ["POST", "/v1/tokenize", (id) => ({ model: id, prompt: "x" })],
+      ["POST", "/detokenize", (id) => ({ model: id, tokens: [1] })],
+      ["GET", "/tokenizer_info?model=", null],
+      ["GET", "/v1/models/", null],
+    ];
+    for (const [method, p, body] of other) {
+      const call = (id) => api(srv.url, method, body ? p : p + id, { token: mallory, json: body ? body(id) : undefined });
+      const miss = shape(await call("alice/nothere"), "alice/nothere");
+      assert.equal(miss.status, 404, p);
+      for (const id of ["alice/priv", `alice/priv@${sha}`]) assert.deepEqual(shape(await call(id), id), miss, `${method} ${p} ${id}`);
+    }
+    // alice herself gets the real thing
+    const t = await api(srv.url, "POST", "/tokenize", { token: alice, json: { model: "alice/priv", prompt: "x" } });
+    assert.equal(t.status, 200, t.describe());
     const list = await api(srv.url, "GET", "/v1/models", { token: mallory });
     assert.ok(!list.json.data.some((m) => m.id === "alice/priv"));
     const own = await api(srv.url, "GET", "/v1/models", { token: alice });
