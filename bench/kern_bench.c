@@ -1,7 +1,7 @@
 /*
  * kern_bench.c: micro-benchmark of the matmul kernels (run by bench/kern).
  *
- *   kern_bench [-t THREADS] [-r REPS] [-m tg|pp|all] [TYPE...]
+ *   kern_bench [-t THREADS] [-r REPS] [-m tg|pp|bt|all] [TYPE...]
  *
  * For each weight type, on the shapes of the 1.1B TinyLlama-like model
  * (dim 2048, ffn 5632):
@@ -10,7 +10,11 @@
  *       of the machine's read bandwidth, measured first);
  *   pp: n_tok = 128 on a 5632 x 2048 (ffn up) and a 2048 x 5632 (ffn down)
  *       matrix, in GFLOP/s
- *       (2 * rows * cols * tokens per second).
+ *       (2 * rows * cols * tokens per second);
+ *   bt: (only with -m bt) batched decode: n_tok = B = 1, 2, 3, 4, 6, 8, 12,
+ *       16 over the same ring as tg (the weights streamed from memory once
+ *       for B tokens, as the service's decode step does), as ms per
+ *       5632 x 2048 matrix and the tokens/s relative to B = 1.
  * Each figure is the best of REPS runs (the machine is shared and noisy).
  */
 #include "core/core.h"
@@ -156,8 +160,11 @@ int main(int argc, char **argv)
 	const double bw = read_bandwidth(p, reps);
 	printf("kernels %s, %d thread(s), timed by %s; read bandwidth %.1f GB/s\n", kern_isa(),
 	       n_threads, use_cpu_clock ? "thread CPU time" : "wall clock", bw);
-	printf("%-6s %10s %7s %14s %14s\n", "type", "tg GB/s", "of bw", "pp GFLOP/s", "pp GFLOP/s");
-	printf("%-6s %10s %7s %14s %14s\n", "", "5632x2048", "", "5632x2048", "2048x5632");
+	if (strcmp(mode, "bt")) {
+		printf("%-6s %10s %7s %14s %14s\n", "type", "tg GB/s", "of bw", "pp GFLOP/s",
+		       "pp GFLOP/s");
+		printf("%-6s %10s %7s %14s %14s\n", "", "5632x2048", "", "5632x2048", "2048x5632");
+	}
 
 	const int64_t dim = 2048, ffn = 5632, n_tok = 128;
 	float *x = xmalloc(sizeof(float) * (size_t)(ffn * n_tok));
@@ -165,6 +172,47 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < ffn * n_tok; i++)
 		x[i] = frand();
 	void *scratch = xmalloc(kern_matmul_scratch_size(TENSOR_F32, ffn, n_tok));
+
+	if (!strcmp(mode, "bt")) {
+		static const int bs[] = {1, 2, 3, 4, 6, 8, 12, 16};
+		printf("batched decode, ms per 5632x2048 matrix (tok/s vs B=1)\n%-6s", "type");
+		for (size_t i = 0; i < ARRAY_SIZE(bs); i++)
+			printf(" %13s%-2d", "B=", bs[i]);
+		printf("\n");
+		for (int ti = 0; ti < n_types; ti++) {
+			const uint32_t t = types[ti];
+			size_t one, total;
+			void *probe = make_weights(t, 16, dim, &one);
+			free(probe);
+			const int64_t rows_total = (int64_t)(((size_t)384 << 20) / (one / 16));
+			uint8_t *ring = make_weights(t, rows_total, dim, &total);
+			const int64_t n_mat = rows_total / ffn;
+			const size_t mat = total / (size_t)rows_total * (size_t)ffn;
+			double base = 0;
+			printf("%-6s", tensor_type_info(t)->name);
+			for (size_t bi = 0; bi < ARRAY_SIZE(bs); bi++) {
+				double best = 1e30;
+				for (int r = 0; r < reps; r++) {
+					double t0 = now();
+					for (int64_t m = 0; m < n_mat; m++)
+						kern_matmul(p, t, ring + mat * (size_t)m, ffn, dim,
+						            x, bs[bi], out, scratch);
+					best = HD_MIN(best, (now() - t0) / (double)n_mat);
+				}
+				if (bi == 0)
+					base = best;
+				printf(" %7.3f (%4.2fx)", best * 1e3, bs[bi] * base / best);
+				fflush(stdout);
+			}
+			printf("\n");
+			free(ring);
+		}
+		free(x);
+		free(out);
+		free(scratch);
+		pool_free(p);
+		return 0;
+	}
 
 	for (int ti = 0; ti < n_types; ti++) {
 		const uint32_t t = types[ti];

@@ -3,7 +3,9 @@
  * HTTP or the scheduler: the time of one infer_forward over B decode items
  * (B sessions at position 16.., one token each, logits for each), for
  * B = 1, 2, 4, 8, 16. What bench/serve's aggregate tokens/s can reach is
- * B / step time; this shows how the batched matmuls scale.
+ * B / step time; this shows how the batched matmuls scale. Also printed:
+ * the process's CPU time per step, which on a shared machine is the steadier
+ * figure with one thread (other jobs' time on the core does not count).
  *
  *   cc -O2 -Isrc -o /tmp/serve_step bench/serve_step.c build/libhdinfer.a \
  *      build/libhdcore.a -lpcre2-8 -lutf8proc -lcrypto -ljansson -lm -lpthread
@@ -14,6 +16,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int main(int argc, char **argv)
 {
@@ -43,12 +53,13 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("# %s, %d threads, %d steps per batch size\n", infer_model_desc(m), threads, steps);
-	printf("| B | ms/step | tok/s | vs B=1 |\n|---|---|---|---|\n");
-	double base = 0;
+	printf("| B | ms/step | tok/s | vs B=1 | CPU ms/step | tok/CPU-s | vs B=1 |\n"
+	       "|---|---|---|---|---|---|---|\n");
+	double base = 0, cbase = 0;
 	for (int B = 1; B <= 16; B *= 2) {
 		for (int i = 0; i < 16; i++)
 			infer_session_truncate(s[i], 16);
-		double t0 = time_mono_s();
+		double t0 = time_mono_s(), c0 = cpu_s();
 		for (int st = 0; st < steps; st++) {
 			for (int i = 0; i < B; i++)
 				it[i] = (struct infer_batch_item){s[i], 16 + st, 5 + i, 1};
@@ -58,9 +69,14 @@ int main(int argc, char **argv)
 			}
 		}
 		double dt = time_mono_s() - t0, tps = B * steps / dt;
-		if (B == 1)
+		double dc = cpu_s() - c0, cps = B * steps / dc;
+		if (B == 1) {
 			base = tps;
-		printf("| %d | %.1f | %.1f | %.2fx |\n", B, dt / steps * 1000, tps, tps / base);
+			cbase = cps;
+		}
+		printf("| %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", B, dt / steps * 1000,
+		       tps, tps / base, dc / steps * 1000, cps, cps / cbase);
+		fflush(stdout);
 	}
 	for (int i = 0; i < 16; i++)
 		infer_session_free(s[i]);

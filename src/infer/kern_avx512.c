@@ -567,12 +567,18 @@ AVX512 static void tile_int_avx512(int mr, int nr, const struct kern_shape *sh, 
 }
 
 /* ---- int path: fused generation kernel ---------------------------------- *
- * For one to three activation rows the tile is not worth storing: the
- * transposed level vectors of a block go straight into VPDPBUSD. The
- * operations per element are those of unpack_tile16 + tile_int_nc, in the
- * same order, so the bits are the same. Full 16-row tiles only.
+ * For a decode-sized batch (up to GV_MAX activation rows) the tile is not
+ * worth storing: the transposed level vectors of a block go straight into
+ * VPDPBUSD for every row, while the prefetches of the next tile are spread
+ * over the work. One to four rows keep their sums in registers; more keep
+ * them in a stack array (a load and a store per block and row, against 8
+ * VPDPBUSD). The operations per element are those of unpack_tile16 +
+ * tile_int_nc, in the same order, so the bits are the same. Full 16-row
+ * tiles only.
  */
-#define GV_NC 3
+#ifndef GV_MAX
+#define GV_MAX 32
+#endif
 
 /* One block of 16 rows (levels wg[0..ng), scales dw, mw) into NC sums. */
 AVX512 INLINE void gv_block(const int NC, const int ng, const uint8_t *x, size_t st,
@@ -605,7 +611,7 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 	const int64_t b0 = sp->k0 / G, b1 = sp->k1 / G;
 	const size_t st = sh->stride;
 	const __m512i m4 = _mm512_set1_epi8(15);
-	__m512 acc[GV_NC];
+	__m512 acc[GV_MAX];
 
 #pragma GCC unroll 4
 	for (int c = 0; c < NC; c++)
@@ -773,7 +779,11 @@ AVX512 static void gemv16(uint32_t t, const uint8_t *rows, size_t rb, const stru
 	switch (nc) {
 	case 1: gemv16_nc(1, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
 	case 2: gemv16_nc(2, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
-	default: gemv16_nc(3, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
+	case 3: gemv16_nc(3, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
+	case 4: gemv16_nc(4, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break;
+	default:
+		gemv16_nc(nc < GV_MAX ? nc : GV_MAX, t, rows, rb, sh, x, sp, out, ldo, pf, pf_len);
+		break;
 	}
 }
 
@@ -1044,6 +1054,7 @@ const struct kern_isa_ops kern_ops_avx512 = {
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx512,
         .gemv = gemv16,
+        .gemv_rows = GV_MAX,
         .gemv_float = gemv_float16,
         .tile_float = tile_float_avx512,
         .dot_f32 = dot_f32_avx512,

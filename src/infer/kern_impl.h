@@ -206,9 +206,10 @@ struct kern_span {
 typedef void (*kern_tile_fn)(int mr, int nr, const struct kern_shape *sh, const uint8_t *w,
                              const uint8_t *x, const struct kern_span *sp, float *out, int64_t ldo);
 
-/* Optional fused unpack + tile for 1..3 activation rows and a full tile of
- * R rows: the same results as unpack_tile then tile_int, without storing
- * the tile. sp is not NULL; its k0, k1 are element positions in the rows. */
+/* Optional fused unpack + tile for 1..gemv_rows activation rows (3 if the
+ * ops leave gemv_rows 0) and a full tile of R rows: the same results as
+ * unpack_tile then tile_int, without storing the tile. sp is not NULL; its
+ * k0, k1 are element positions in the rows. */
 typedef void (*kern_gemv_fn)(uint32_t t, const uint8_t *rows, size_t row_bytes,
                              const struct kern_shape *sh, const uint8_t *x, int nr,
                              const struct kern_span *sp, float *out, int64_t ldo, const uint8_t *pf,
@@ -229,6 +230,7 @@ struct kern_isa_ops {
 	kern_pack_fn pack[TENSOR_TYPE_MAX];
 	kern_tile_fn tile_int;
 	kern_gemv_fn gemv; /* may be NULL */
+	int gemv_rows; /* activation rows gemv takes at most; 0: 3 */
 	kern_gemv_float_fn gemv_float; /* may be NULL */
 	kern_tile_fn tile_float;
 	kern_vec_dot_fn dot_f32, dot_f16, dot_bf16; /* plain vec dots for the float types */

@@ -27,6 +27,14 @@
 #ifndef ROWS_PER_ITEM_GEMV
 #define ROWS_PER_ITEM_GEMV 64 /* rows a thread claims at once when n_tok is small */
 #endif
+/* Batches up to this many rows are decode-sized: the weights stream from
+ * memory once for all of them, a k-slice of a tile at a time (prefetched,
+ * unpacked into L1, then met by every activation row); larger ones are
+ * prompt-sized (a whole tile unpacked, then k-sliced over the rows). */
+#ifndef SMALL_TOK
+#define SMALL_TOK 32
+#endif
+#define GEMV_TOK 3 /* the fused kernels take up to this many rows */
 /* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
 #ifndef PF_BLOCKS
 #define PF_BLOCKS 48 /* blocks of work between a prefetch and its use, at least */
@@ -140,7 +148,7 @@ static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, 
 	const size_t wblk = kern_wblk(&m->sh, tm);
 	const uint8_t *rows = m->w + (size_t)i * m->w_row;
 
-	if (c->n_tok >= 4) {
+	if (c->n_tok > SMALL_TOK) {
 		/* prompt-sized: unpack the tile once, then its k-slices meet every
 		 * activation row while they stay in cache */
 		o->unpack_tile[m->t](rows, m->w_row, mr, &m->sh, 0, m->sh.nb, wbuf, NULL, 0);
@@ -159,7 +167,8 @@ static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, 
 		pf = m->w + (size_t)next * m->w_row;
 		pf_len = m->w_row * (size_t)HD_MIN((int64_t)tm, m->n_rows - next);
 	}
-	if (o->gemv && mr == tm) { /* fused: no tile, one pass */
+	if (o->gemv && mr == tm && c->n_tok <= (o->gemv_rows ? o->gemv_rows : GEMV_TOK)) {
+		/* fused: no tile, one pass */
 		const struct kern_span sp = {0, k, 1, 1, accb, tm};
 		o->gemv(m->t, rows, m->w_row, &m->sh, m->xp, (int)c->n_tok, &sp, m->out + i,
 		        m->n_rows, pf, pf_len);
@@ -185,13 +194,13 @@ static void rows_float(const struct mm_ctx *c, const struct mm_mat *m, int64_t i
 	const int64_t n_next = next >= 0 ? HD_MIN((int64_t)tm, m->n_rows - next) : 0;
 	const uint8_t *pf = n_next > 0 ? m->w + (size_t)next * m->w_row : NULL;
 
-	if (c->n_tok < 4 && o->gemv_float) {
+	if (c->n_tok <= GEMV_TOK && o->gemv_float) {
 		o->gemv_float(m->t, m->w + (size_t)i * m->w_row, m->w_row, mr, &m->sh, m->xp,
 		              (int)c->n_tok, m->out + i, m->n_rows, pf,
 		              pf ? m->w_row * (size_t)n_next : 0);
 		return;
 	}
-	if (c->n_tok < 4 && pf)
+	if (c->n_tok <= GEMV_TOK && pf)
 		prefetch(pf, m->w_row * (size_t)n_next);
 	for (int r = 0; r < mr; r++)
 		o->unpack[m->t](m->w + (size_t)(i + r) * m->w_row, &m->sh,
@@ -199,7 +208,7 @@ static void rows_float(const struct mm_ctx *c, const struct mm_mat *m, int64_t i
 	/* k-slices: the tile's slice of weights stays in L1 while every
 	 * activation row passes by */
 	const int64_t kend = m->sh.kp;
-	const int sliced = c->n_tok >= 4 && kend > KC_FLOAT;
+	const int sliced = c->n_tok > GEMV_TOK && kend > KC_FLOAT;
 	const int tn = o->tile_n_float;
 	for (int64_t k0 = 0; k0 < kend; k0 += sliced ? KC_FLOAT : kend) {
 		const int64_t k1 = sliced ? HD_MIN(kend, k0 + KC_FLOAT) : kend;
@@ -299,7 +308,8 @@ void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, i
 		m->tm = is_int ? c.o->rows : c.o->tile_m_float;
 		/* small batches are memory-bound: rows in larger groups; large
 		 * ones one tile at a time, so the threads finish together */
-		m->rows_per_item = n_tok < 4 ? ROWS_PER_ITEM_GEMV : m->tm;
+		const int small = n_tok <= (is_int ? SMALL_TOK : GEMV_TOK);
+		m->rows_per_item = small ? ROWS_PER_ITEM_GEMV : m->tm;
 		if (m->rows_per_item % m->tm)
 			m->rows_per_item += m->tm - m->rows_per_item % m->tm;
 		/* at least ~48 blocks of work between a prefetch and its use */
@@ -309,8 +319,8 @@ void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, i
 		c.n_items += m->n_items;
 		const size_t ws =
 		        is_int ? kern_wblk(&m->sh, m->tm) *
-		                         (size_t)(n_tok >= 4 ? m->sh.nb
-		                                             : KS_GEMV(m->sh.group) / m->sh.group)
+		                         (size_t)(small ? KS_GEMV(m->sh.group) / m->sh.group
+		                                        : m->sh.nb)
 		               : (size_t)m->tm * m->sh.stride;
 		const size_t as = (size_t)m->tm * (size_t)n_tok * sizeof(float) * (is_int ? 1 : 16);
 		c.wsize = HD_MAX(c.wsize, (ws + 63) & ~(size_t)63);

@@ -732,25 +732,29 @@ static void test_matmul(void)
 		kern_set_isa("avx2");
 }
 
-/* Long rows with a batch take the k-sliced (cache-blocked) path: each row of
- * the batch must still equal the same row alone (which is not sliced). */
+/* Long rows with a batch take the k-sliced (cache-blocked) paths: each row
+ * of the batch must still equal the same row alone (which is not sliced).
+ * The batch sizes cover the fused decode kernel with its sums in registers
+ * (4) and in memory (12), the decode path past the fused kernel's limit
+ * (33: a tile unpacked a slice at a time) and the prompt path (40). */
 static void test_matmul_sliced(void)
 {
 	const uint32_t ts[] = {TENSOR_Q8_0, TENSOR_Q4_0, TENSOR_Q4_K,
 	                       TENSOR_Q6_K, TENSOR_F16,  TENSOR_F32};
+	const int64_t n_toks[] = {4, 12, 33, 40};
 	struct pool *p = pool_new(2);
 	for (int s = 0; s < 3; s++) {
 		if (kern_set_isa(isas[s]))
 			continue;
-		for (size_t ti = 0; ti < ARRAY_SIZE(ts); ti++) {
+		for (size_t ti = 0; ti < ARRAY_SIZE(ts) * ARRAY_SIZE(n_toks); ti++) {
 			struct mm_case c;
-			c.t = ts[ti];
+			c.t = ts[ti / ARRAY_SIZE(n_toks)];
 			c.n_rows =
 			        21; /* a full tile (the fused generation kernel) and a short one */
 			c.n_cols = block_of(c.t) == 256  ? 256 * 9
 			           : block_of(c.t) == 32 ? 32 * 69
 			                                 : 1100;
-			c.n_tok = 6;
+			c.n_tok = n_toks[ti % ARRAY_SIZE(n_toks)];
 			const size_t rs = row_size(c.t, c.n_cols);
 			float *wf = xmalloc(sizeof(float) * (size_t)(c.n_rows * c.n_cols));
 			c.x = xmalloc(sizeof(float) * (size_t)(c.n_tok * c.n_cols));
@@ -766,8 +770,10 @@ static void test_matmul_sliced(void)
 				const int same = !memcmp(o, all + j * c.n_rows,
 				                         sizeof(float) * (size_t)c.n_rows);
 				if (!same)
-					fprintf(stderr, "%s %s: sliced batch row %lld differs\n",
-					        isas[s], tensor_type_info(c.t)->name, (long long)j);
+					fprintf(stderr,
+					        "%s %s: sliced batch of %lld, row %lld differs\n",
+					        isas[s], tensor_type_info(c.t)->name,
+					        (long long)c.n_tok, (long long)j);
 				CHECK(same);
 				free(o);
 			}
