@@ -107,3 +107,51 @@ export async function sse(base, p, body, { token, signal, onEvent } = {}) {
   }
   return out;
 }
+
+// A copy of a GGUF file with one string key added or replaced (a chat
+// template, say): the key/value section is rewritten, the tensor infos kept,
+// and the tensor data starts again at the file's alignment.
+export function ggufWithString(src, dst, key, value) {
+  const b = fs.readFileSync(src);
+  let o = 0;
+  const u32 = () => { const v = b.readUInt32LE(o); o += 4; return v; };
+  const u64 = () => { const v = Number(b.readBigUInt64LE(o)); o += 8; return v; };
+  const str = () => { const n = u64(); const s = b.toString("utf8", o, o + n); o += n; return s; };
+  const size = [1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8];
+  const skip = (t) => {
+    if (t === 8) str();
+    else if (t === 9) { const et = u32(), n = u64(); for (let i = 0; i < n; i++) skip(et); }
+    else o += size[t];
+  };
+  if (b.toString("latin1", 0, 4) !== "GGUF") throw new Error(`${src}: not a GGUF file`);
+  o = 4;
+  const version = u32(), nTensors = u64(), nKv = u64();
+  const kvs = [];
+  let align = 32;
+  for (let i = 0; i < nKv; i++) {
+    const start = o, k = str(), t = u32(), vStart = o;
+    skip(t);
+    if (k === "general.alignment") align = b.readUInt32LE(vStart);
+    if (k !== key) kvs.push(b.subarray(start, o));
+  }
+  const infoStart = o;
+  for (let i = 0; i < nTensors; i++) { str(); const nd = u32(); o += 8 * nd + 4 + 8; }
+  const infos = b.subarray(infoStart, o);
+  const data = b.subarray(Math.ceil(o / align) * align);
+  const kb = Buffer.from(key, "utf8"), vb = Buffer.from(value, "utf8");
+  const kv = Buffer.alloc(8 + kb.length + 4 + 8 + vb.length);
+  kv.writeBigUInt64LE(BigInt(kb.length), 0);
+  kb.copy(kv, 8);
+  kv.writeUInt32LE(8, 8 + kb.length);
+  kv.writeBigUInt64LE(BigInt(vb.length), 12 + kb.length);
+  vb.copy(kv, 20 + kb.length);
+  const head = Buffer.alloc(24);
+  head.write("GGUF", 0, "latin1");
+  head.writeUInt32LE(version, 4);
+  head.writeBigUInt64LE(BigInt(nTensors), 8);
+  head.writeBigUInt64LE(BigInt(kvs.length + 1), 16);
+  const meta = Buffer.concat([head, ...kvs, kv, infos]);
+  const pad = Buffer.alloc(Math.ceil(meta.length / align) * align - meta.length);
+  fs.writeFileSync(dst, Buffer.concat([meta, pad, data]));
+  return dst;
+}
