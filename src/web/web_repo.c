@@ -270,8 +270,21 @@ static void sidebar(struct web_ctx *x, const struct hub_repo_info *info,
 	buf_puts(b, "</dl></aside>");
 }
 
-static void use_snippets(struct web_ctx *x, const struct hub_repo *r)
+/* The first GGUF file of the repo (what `huddle run` loads), or NULL. */
+static const char *gguf_file(const struct hub_repo_info *info)
 {
+	for (size_t i = 0; i < info->n_siblings; i++) {
+		const char *p = info->siblings[i].path;
+		size_t n = p ? strlen(p) : 0;
+		if (!info->siblings[i].is_dir && n > 5 && !strcasecmp(p + n - 5, ".gguf"))
+			return p;
+	}
+	return NULL;
+}
+
+static void use_snippets(struct web_ctx *x, const struct hub_repo_info *info)
+{
+	const struct hub_repo *r = &info->repo;
 	const char *pub = x->u->public_url;
 	const char *plural = hub_repo_type_plural(r->type);
 	const char *t = hub_repo_type_name(r->type);
@@ -280,9 +293,20 @@ static void use_snippets(struct web_ctx *x, const struct hub_repo *r)
 	buf_puts(&x->out, "<section class=\"use\"><h2>Use this ");
 	buf_puts(&x->out, r->type == HUB_REPO_DATASET ? "dataset" : "model");
 	buf_puts(&x->out, "</h2>");
-	if (r->type == HUB_REPO_MODEL) {
-		s = http_req_printf(x->req, "huddle run %s -p \"Once upon a time\"", r->id);
+	if (r->type == HUB_REPO_MODEL && gguf_file(info)) {
+		/* `huddle run` takes a GGUF file: fetch it, then run it. The path
+		 * is attacker-chosen: percent-encoded, it holds no shell syntax. */
+		struct buf u = BUF_INIT;
+		web_url_enc(&u, gguf_file(info), 1);
+		s = http_req_printf(x->req,
+		                    "curl -L%s -o model.gguf \\\n"
+		                    "  '%s/%s/resolve/main/%s'\n"
+		                    "huddle run model.gguf -p \"Once upon a time\"",
+		                    r->is_private ? " -H \"Authorization: Bearer $HF_TOKEN\"" : "",
+		                    pub, r->id, u.data);
+		buf_release(&u);
 		snippet(x, "huddle", s);
+		/* the inference service serves hub repos holding a GGUF by id */
 		s = http_req_printf(x->req,
 		                    "curl %s/v1/chat/completions \\\n"
 		                    "  -H \"Authorization: Bearer $HF_TOKEN\" \\\n"
@@ -333,7 +357,7 @@ void web_repo_page(struct http_req *req)
 	memset(&info, 0, sizeof(info));
 	memset(&card, 0, sizeof(card));
 	memset(&e, 0, sizeof(e));
-	rc = hub_repo_info(x.w->cfg.hub, &x.c, &ref, NULL, 0, &info, &e);
+	rc = hub_repo_info(x.w->cfg.hub, &x.c, &ref, NULL, HUB_SIBLINGS_NAMES, &info, &e);
 	if (rc < 0) {
 		web_hub_error(&x, rc, &e);
 		goto out;
@@ -381,7 +405,7 @@ void web_repo_page(struct http_req *req)
 	}
 	buf_puts(&x.out, "</article><div class=\"side\">");
 	sidebar(&x, &info, &card, have_card, card_err);
-	use_snippets(&x, &info.repo);
+	use_snippets(&x, &info);
 	buf_puts(&x.out, "</div></div>");
 	web_page_end(&x, 200, NULL, 0);
 out:

@@ -13,7 +13,11 @@ import * as hub from "@huggingface/hub";
 import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api } from "./lib/http.mjs";
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { HUDDLE_BIN } from "./lib/huddle.mjs";
+import { tmpDir } from "./lib/util.mjs";
 import { rid } from "./lib/util.mjs";
 import { launchBrowser, haveChromium, screenshot } from "./web-browser.mjs";
 
@@ -158,7 +162,8 @@ test("the model card renders: table, code block, anchors, metadata sidebar", { s
   assert.match(await side.textContent(), new RegExp(`Add the model ${tag}`));
   // "Use this model" with the real URL
   const snippets = await page.locator("section.use pre").allTextContents();
-  assert.ok(snippets.some((s) => s.includes(`curl ${srv.url}/v1/chat/completions`) && s.includes(`"model": "${model}"`)), snippets.join("\n"));
+  // no GGUF file here: nothing huddle run or the inference service could load
+  assert.ok(!snippets.some((s) => /huddle run|\/v1\/chat/.test(s)), snippets.join("\n"));
   assert.ok(snippets.some((s) => s.includes(`git clone ${srv.url}/${model}`)));
   assert.ok(snippets.some((s) => s.includes(`hubUrl = "${srv.url}"`)));
   await screenshot(page, "model.png");
@@ -323,4 +328,57 @@ test("sorts: trending by recent downloads, most downloads, recently updated, nam
     const r = await s2.stop();
     assert.equal(r.code, 0, `server exit ${r.code}\n${r.output.slice(-3000)}`);
   }
+});
+
+// "Use this model" is run as shown: the huddle snippet (fetch the GGUF, run
+// it), the curl to /v1/chat/completions (the service serves the repo), git
+// clone (with LFS) and the JavaScript client.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const GGUF = process.env.HUDDLE_STORIES260K || path.resolve(here, "../../../shared/data/models/stories260K.gguf");
+test("Use this model: every snippet runs as shown against this server", { skip: skip || (!fs.existsSync(GGUF) && `no model at ${GGUF}`) }, async () => {
+  const repo = `alice/stories-gguf-${tag}`;
+  const c = { hubUrl: srv.url, accessToken: token };
+  const bytes = fs.readFileSync(GGUF);
+  await hub.createRepo({ ...c, repo });
+  await hub.uploadFiles({ ...c, repo, files: [
+    { path: "stories260K.gguf", content: new Blob([bytes]) },
+    { path: "README.md", content: new Blob(["---\nlibrary_name: gguf\npipeline_tag: text-generation\n---\n# stories\n"]) },
+  ] });
+  await page.goto(`${srv.url}/${repo}`);
+  const snippets = await page.locator("section.use pre").allTextContents();
+  const find = (re) => {
+    const s = snippets.find((x) => re.test(x));
+    assert.ok(s, `no snippet matching ${re} in\n${snippets.join("\n---\n")}`);
+    return s;
+  };
+  const dir = tmpDir("huddle-snippets-");
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(bin);
+  fs.symlinkSync(HUDDLE_BIN, path.join(bin, "huddle"));
+  // HOME: "git lfs install" in the snippet writes the user's git config
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, HOME: dir, HF_TOKEN: token, GIT_TERMINAL_PROMPT: "0" };
+  const sh = (script, cwd = dir) => execFileSync("bash", ["-euo", "pipefail", "-c", script], { cwd, env, encoding: "utf8", timeout: 120000, stdio: ["ignore", "pipe", "pipe"] });
+
+  const run = find(/huddle run/);
+  assert.match(run, new RegExp(`'${srv.url}/${repo}/resolve/main/stories260K\\.gguf'`));
+  const story = sh(run);
+  assert.ok(story.trim().length > 0, "huddle run printed nothing");
+  assert.deepEqual(fs.readFileSync(path.join(dir, "model.gguf")), bytes);
+
+  const chat = sh(find(/\/v1\/chat\/completions/));
+  const chunks = chat.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6)));
+  assert.ok(chunks.length > 1, chat.slice(0, 500));
+  assert.equal(chunks[0].model, repo);
+  assert.match(chat, /data: \[DONE\]/);
+
+  const clone = find(/git clone/);
+  assert.ok(clone.includes(`git clone ${srv.url}/${repo}`), clone);
+  sh(clone);
+  assert.deepEqual(fs.readFileSync(path.join(dir, repo.split("/")[1], "stories260K.gguf")), bytes);
+
+  const js = find(/@huggingface\/hub/);
+  const listed = execFileSync("node", ["--input-type=module", "-e", js], { cwd: here, env, encoding: "utf8", timeout: 60000 });
+  assert.match(listed, /stories260K\.gguf 1185376|stories260K\.gguf \d+/);
+  assert.match(listed, /README\.md \d+/);
+  b.assertClean("use this model");
 });
