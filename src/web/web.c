@@ -5,6 +5,7 @@
 #include "web/web_int.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,25 +27,30 @@ static const struct web_asset *asset_find(const char *name)
 	return NULL;
 }
 
+/* "/assets/NAME?v=HASH" for every asset, built once before the first use
+ * (filling a slot on demand let a racing thread read it half-written). */
+static char asset_urls[64][160];
+static pthread_once_t asset_urls_once = PTHREAD_ONCE_INIT;
+
+static void asset_urls_init(void)
+{
+	for (size_t i = 0; i < web_n_assets && i < ARRAY_SIZE(asset_urls); i++)
+		snprintf(asset_urls[i], sizeof(asset_urls[i]), "/assets/%s?v=%s",
+		         web_assets[i].name, web_assets[i].hash);
+}
+
 const char *web_asset_url(const char *name)
 {
-	/* built once: "/assets/NAME?v=HASH" for every asset */
-	static char urls[64][160];
 	const struct web_asset *a = asset_find(name);
 	size_t i;
 
+	pthread_once(&asset_urls_once, asset_urls_init);
 	if (!a)
 		return "/assets/missing";
 	i = (size_t)(a - web_assets);
-	if (i >= ARRAY_SIZE(urls))
+	if (i >= ARRAY_SIZE(asset_urls))
 		return "/assets/missing";
-	if (!urls[i][0]) {
-		char tmp[160];
-		snprintf(tmp, sizeof(tmp), "/assets/%s?v=%s", a->name, a->hash);
-		/* racing threads write the same bytes; publish with one copy */
-		memcpy(urls[i], tmp, sizeof(tmp));
-	}
-	return urls[i];
+	return asset_urls[i];
 }
 
 static void web_asset(struct http_req *req)
