@@ -363,9 +363,11 @@ int cmd_gen_model(const struct cmd_env *env, int argc, char **argv)
 				g.rope_scaling = INFER_ROPE_SCALING_LINEAR;
 			else if (!strcmp(val, "yarn"))
 				g.rope_scaling = INFER_ROPE_SCALING_YARN;
+			else if (!strcmp(val, "untyped")) /* the factor key alone */
+				g.rope_type_absent = 1;
 			else
 				return cmd_usage("gen-model",
-				                 "--rope-scaling none, linear or yarn");
+				                 "--rope-scaling none, linear, yarn or untyped");
 			i++;
 		} else if ((!strcmp(a, "--rope-base") || !strcmp(a, "--rope-factor") ||
 		            !strcmp(a, "--scale")) &&
@@ -400,6 +402,8 @@ int cmd_gen_model(const struct cmd_env *env, int argc, char **argv)
 		                 "usage: huddle gen-model OUT.gguf [--arch llama|qwen2] "
 		                 "[--dim N] [--layers N] [--ff N] [--heads N] "
 		                 "[--kv-heads N] [--ctx N] [--vocab N] [--type T] ...");
+	if (g.rope_type_absent)
+		g.rope_scaling = INFER_ROPE_SCALING_LINEAR; /* llama.cpp's default type */
 	if (!type_embd_set)
 		g.type_embd = g.type;
 	if (!type_out_set)

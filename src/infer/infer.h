@@ -171,6 +171,7 @@ struct infer_gen_spec {
 	float rope_base;
 	enum infer_rope_scaling rope_scaling;
 	float rope_scale_factor;
+	int rope_type_absent; /* write rope.scaling.factor without rope.scaling.type */
 	int rope_freqs; /* write a llama3-style rope_freqs tensor */
 	float weight_scale; /* multiplies the weights' std (1 = 1/sqrt(fan-in)) */
 	uint64_t seed;

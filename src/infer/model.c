@@ -139,10 +139,16 @@ static int read_hparams(struct loader *L)
 		               "model: bad rms epsilon %g or rope base %g", hp->norm_eps,
 		               hp->rope_base);
 
-	/* RoPE scaling */
+	/* RoPE scaling, read as llama.cpp reads it for these architectures:
+	 * the type defaults to "linear" when the key is absent, so a lone
+	 * rope.scaling.factor (or the older rope.scale_linear, used only when
+	 * the factor key is absent) scales linearly; "none" never scales; a
+	 * factor of 0 means 1. llama.cpp reads no yarn_* tuning keys for llama
+	 * and qwen2 (only grok's loader does), so neither do we: beta_fast 32,
+	 * beta_slow 1, ext_factor 1 with yarn. */
 	char key[128];
 	float factor = 0;
-	hp->rope_scaling = INFER_ROPE_SCALING_NONE;
+	hp->rope_scaling = INFER_ROPE_SCALING_LINEAR;
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", L->arch);
 	rc = gguf_get_str(L->f, key, &s);
 	if (rc == 0) {
@@ -160,24 +166,20 @@ static int read_hparams(struct loader *L)
 	} else if (rc != HD_ENOTFOUND) {
 		return hd_fail(L->err, L->err_size, HD_ECORRUPT, "model: %s must be a string", key);
 	}
-	if ((rc = get_f32_opt(L, "rope.scaling.factor", &factor)))
-		return rc;
-	if (factor == 0) {
-		/* the older key: a linear factor */
-		float lin = 0;
-		if ((rc = get_f32_opt(L, "rope.scale_linear", &lin)))
+	snprintf(key, sizeof(key), "%s.rope.scaling.factor", L->arch);
+	if (gguf_find(L->f, key)) {
+		if ((rc = get_f32_opt(L, "rope.scaling.factor", &factor)))
 			return rc;
-		if (lin != 0 && lin != 1 && hp->rope_scaling == INFER_ROPE_SCALING_NONE &&
-		    rc == 0) {
-			hp->rope_scaling = INFER_ROPE_SCALING_LINEAR;
-			factor = lin;
-		}
+	} else if ((rc = get_f32_opt(L, "rope.scale_linear", &factor))) {
+		return rc;
 	}
-	if (hp->rope_scaling == INFER_ROPE_SCALING_NONE || factor == 0)
+	if (factor == 0 || hp->rope_scaling == INFER_ROPE_SCALING_NONE)
 		factor = 1;
 	if (factor < 1e-3f || factor > 1e4f)
 		return hd_fail(L->err, L->err_size, HD_ECORRUPT,
 		               "model: rope scaling factor %g is out of range", factor);
+	if (factor == 1 && hp->rope_scaling == INFER_ROPE_SCALING_LINEAR)
+		hp->rope_scaling = INFER_ROPE_SCALING_NONE; /* linear by 1 is no scaling */
 	hp->rope_freq_scale = 1.0f / factor;
 	hp->n_ctx_orig = hp->n_ctx_train;
 	if ((rc = get_u32_opt(L, "rope.scaling.original_context_length", &hp->n_ctx_orig)))
@@ -186,11 +188,13 @@ static int read_hparams(struct loader *L)
 	hp->yarn_attn_factor = 1.0f;
 	hp->yarn_beta_fast = 32.0f;
 	hp->yarn_beta_slow = 1.0f;
-	if ((rc = get_f32_opt(L, "rope.scaling.attn_factor", &hp->yarn_attn_factor)) ||
-	    (rc = get_f32_opt(L, "rope.scaling.yarn_beta_fast", &hp->yarn_beta_fast)) ||
-	    (rc = get_f32_opt(L, "rope.scaling.yarn_beta_slow", &hp->yarn_beta_slow)) ||
-	    (rc = get_f32_opt(L, "rope.scaling.yarn_ext_factor", &hp->yarn_ext_factor)))
+	if ((rc = get_f32_opt(L, "rope.scaling.attn_factor", &hp->yarn_attn_factor)))
 		return rc;
+	/* With yarn the rope multiplies the magnitudes by 1 + 0.1 ln(factor);
+	 * llama.cpp scales its attention factor by max(that, 1) / that, which
+	 * is 1 for factor >= 1 and undoes the shrink for a factor below 1. */
+	if (hp->rope_scaling == INFER_ROPE_SCALING_YARN && factor < 1)
+		hp->yarn_attn_factor /= 1.0f + 0.1f * logf(factor);
 	return 0;
 }
 

@@ -237,9 +237,10 @@ int infer_gen_model(const struct infer_gen_spec *g, const char *path, char *err,
 	gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)hd);
 	gguf_writer_set_u32(w, K("vocab_size"), (uint32_t)g->n_vocab);
 	if (g->rope_scaling != INFER_ROPE_SCALING_NONE) {
-		gguf_writer_set_str(w, K("rope.scaling.type"),
-		                    g->rope_scaling == INFER_ROPE_SCALING_LINEAR ? "linear"
-		                                                                 : "yarn");
+		if (!g->rope_type_absent)
+			gguf_writer_set_str(w, K("rope.scaling.type"),
+			                    g->rope_scaling == INFER_ROPE_SCALING_LINEAR ? "linear"
+			                                                                 : "yarn");
 		gguf_writer_set_f32(w, K("rope.scaling.factor"), g->rope_scale_factor);
 		gguf_writer_set_u32(w, K("rope.scaling.original_context_length"),
 		                    (uint32_t)g->n_ctx);

@@ -48,15 +48,22 @@ describe("stories260K: tokens and greedy generation like llama.cpp", () => {
   });
 
   test("greedy generation to the end of the context (128)", async () => {
+    let full = 0;
     for (const p of PROMPTS) {
       const ids = [ref.bos, ...ref.tokenize(p)];
       const want = await ref.greedy(ids, 128);
       const out = await huddle("run", STORIES, "-p", p, "--temp", "0", "--ctx", "128", "--print-ids", "-t", "2");
       const got = out.trim().split(/\s+/).filter(Boolean).map(Number);
       assert.deepEqual(got, want, `prompt ${JSON.stringify(p)}: ${ids.length} prompt tokens`);
-      // ran to the end of the context unless an end-of-generation token came first
-      assert.ok(ids.length + got.length === 129 || got.length < 129 - ids.length);
+      // the reference stopped at the same place: the end of the context
+      // (the token sampled after position 128 is printed) or an
+      // end-of-generation token
+      assert.ok(got.length <= 129 - ids.length, `${got.length} tokens after ${ids.length}`);
+      if (ids.length + got.length === 129) full++;
     }
+    console.log(`  ${full} of ${PROMPTS.length} prompts generated to the end of the 128-token context`);
+    // the comparison must really reach the end of the trained context
+    assert.ok(full >= 1, "no prompt ran to the end of the context");
   });
 
   test("the text streamed by huddle run is the reference's tokens, detokenized", async () => {
@@ -152,6 +159,10 @@ const MODELS = [
   ["q5_K", ["--type", "q5_K", "--dim", "256", "--ff", "512", "--heads", "2", "--kv-heads", "1"], "q5_K"],
   ["q6_K GQA 8/2", ["--type", "q6_K", "--dim", "256", "--ff", "768", "--heads", "8", "--kv-heads", "2"], "q6_K"],
   ["q6_K qwen2", ["--arch", "qwen2", "--type", "q6_K", "--dim", "256", "--ff", "512", "--heads", "4", "--kv-heads", "4"], "q6_K"],
+  // llama.cpp reads a missing rope.scaling.type as "linear": the factor alone scales
+  ["f32 rope.scaling.factor 4 with no scaling type", ["--type", "f32", "--rope-scaling", "untyped", "--rope-factor", "4"], "f32"],
+  // yarn with a factor below 1: llama.cpp keeps the magnitudes (no 1 + 0.1 ln f shrink)
+  ["f32 yarn rope scaling x0.5", ["--type", "f32", "--rope-scaling", "yarn", "--rope-factor", "0.5"], "f32"],
 ];
 
 // 32 token ids: BOS then a fixed pseudo-random walk over the vocabulary

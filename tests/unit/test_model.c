@@ -390,6 +390,53 @@ static void test_hparams(void)
 	free(path);
 }
 
+/* RoPE scaling metadata is read as llama.cpp reads it: a missing type is
+ * "linear" (the factor alone scales), "none" ignores the factor, yarn turns
+ * on the extrapolation mix and, below a factor of 1, keeps the magnitudes. */
+static void rope_case(const char *name, enum infer_rope_scaling type, int type_absent, float factor,
+                      enum infer_rope_scaling want_type, float want_scale, float want_ext,
+                      float want_attn)
+{
+	struct infer_gen_spec g;
+	char err[256] = "";
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	infer_gen_spec_default(&g);
+	g.n_ctx = 64;
+	g.rope_scaling = type;
+	g.rope_type_absent = type_absent;
+	g.rope_scale_factor = factor;
+	CHECK_EQ_INT(infer_gen_model(&g, path, err, sizeof(err)), 0);
+	struct infer_model *m = load(path);
+	CHECK(m != NULL);
+	if (m) {
+		const struct infer_hparams *hp = infer_model_hparams(m);
+		CHECK_EQ_INT(hp->rope_scaling, want_type);
+		CHECK(fabsf(hp->rope_freq_scale - want_scale) < 1e-6f);
+		CHECK(fabsf(hp->yarn_ext_factor - want_ext) < 1e-6f);
+		CHECK(fabsf(hp->yarn_attn_factor - want_attn) < 1e-5f);
+		CHECK(fabsf(hp->yarn_beta_fast - 32) < 1e-6f &&
+		      fabsf(hp->yarn_beta_slow - 1) < 1e-6f);
+		infer_model_free(m);
+	}
+	unlink(path);
+	free(path);
+}
+
+static void test_rope_scaling_keys(void)
+{
+	rope_case("r-none.gguf", INFER_ROPE_SCALING_NONE, 0, 4, INFER_ROPE_SCALING_NONE, 1, 0, 1);
+	rope_case("r-lin.gguf", INFER_ROPE_SCALING_LINEAR, 0, 4, INFER_ROPE_SCALING_LINEAR, 0.25f,
+	          0, 1);
+	rope_case("r-untyped.gguf", INFER_ROPE_SCALING_LINEAR, 1, 4, INFER_ROPE_SCALING_LINEAR,
+	          0.25f, 0, 1);
+	rope_case("r-lin1.gguf", INFER_ROPE_SCALING_LINEAR, 0, 1, INFER_ROPE_SCALING_NONE, 1, 0, 1);
+	rope_case("r-yarn.gguf", INFER_ROPE_SCALING_YARN, 0, 4, INFER_ROPE_SCALING_YARN, 0.25f, 1,
+	          1);
+	/* ops_rope_cache multiplies by 1 + 0.1 ln(0.5); the attention factor undoes it */
+	rope_case("r-yarn-half.gguf", INFER_ROPE_SCALING_YARN, 0, 0.5f, INFER_ROPE_SCALING_YARN, 2,
+	          1, 1.0f / (1.0f + 0.1f * logf(0.5f)));
+}
+
 /* The generated files store wq, wk, wv and w_gate, w_up back to back, so the
  * engine fuses them into one matmul each; the logits must be bit-identical
  * to the unfused path. */
@@ -535,6 +582,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		return 1;
 	RUN(test_hparams);
+	RUN(test_rope_scaling_keys);
 	RUN(test_reference);
 	RUN(test_batching);
 	RUN(test_fused_matmuls);
