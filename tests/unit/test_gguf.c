@@ -150,6 +150,50 @@ static void test_fill_and_alignment(void)
 	free(path);
 }
 
+/* Version 2 has version 3's layout (64-bit counts and lengths, little
+ * endian; v3 only added big-endian files): the same bytes with version 2
+ * read the same. */
+static void test_v2(void)
+{
+	struct gguf_writer *w = gguf_writer_new();
+	char *path = tmp_path("v2.gguf"), err[256] = "";
+	int64_t ne[2] = {32, 3};
+	struct gguf_file *f3 = NULL, *f2 = NULL;
+	struct buf b = BUF_INIT;
+	int calls = 0;
+	const char *strs[] = {"x", "yz"};
+
+	gguf_writer_set_str(w, "general.architecture", "llama");
+	gguf_writer_set_arr_str(w, "tokens", strs, 2);
+	CHECK_EQ_INT(gguf_writer_add_tensor_fill(w, "w", TENSOR_F32, 2, ne, fill, &calls), 0);
+	CHECK_EQ_INT(gguf_writer_write(w, path), 0);
+	gguf_writer_free(w);
+	CHECK_EQ_INT(fs_read_file(path, &b, 1 << 20), 0);
+	CHECK(b.len > 8 && b.data[4] == 3 && b.data[5] == 0);
+	CHECK_EQ_INT(gguf_parse(b.data, b.len, &f3, err, sizeof(err)), 0);
+	b.data[4] = 2;
+	CHECK_EQ_INT(gguf_parse(b.data, b.len, &f2, err, sizeof(err)), 0);
+	if (f2 && f3) {
+		CHECK_EQ_INT(f2->version, 2);
+		CHECK_EQ_INT(f2->n_kv, f3->n_kv);
+		CHECK_EQ_INT(f2->n_tensors, 1);
+		struct gguf_str s;
+		CHECK_EQ_INT(gguf_get_str(f2, "general.architecture", &s), 0);
+		CHECK(gguf_str_eq(s, "llama"));
+		const struct gguf_tensor *t = gguf_find_tensor(f2, "w");
+		CHECK(t && t->ne[0] == 32 && t->ne[1] == 3 &&
+		      t->data == gguf_find_tensor(f3, "w")->data);
+		CHECK(t && ((const float *)t->data)[95] == 95.0f);
+	} else {
+		fprintf(stderr, "v2: %s\n", err);
+	}
+	gguf_close(f2);
+	gguf_close(f3);
+	buf_release(&b);
+	unlink(path);
+	free(path);
+}
+
 static void test_stories(void)
 {
 	/* the shared data sits beside the checkout ($HUDDLE_SHARED_DATA from
@@ -420,6 +464,7 @@ int main(void)
 		return 1;
 	RUN(test_roundtrip);
 	RUN(test_fill_and_alignment);
+	RUN(test_v2);
 	RUN(test_stories);
 	RUN(test_hostile);
 	rmdir(tmpdir);
