@@ -382,3 +382,64 @@ test("Use this model: every snippet runs as shown against this server", { skip: 
   assert.match(listed, /README\.md \d+/);
   b.assertClean("use this model");
 });
+
+// The rest of the URL scheme: a branch whose name has a slash, a tag in the
+// refs menu, blob and commits under both, a dataset's pages under
+// /datasets/NS/NAME; and the sidebar's tags, languages and download count.
+test("URL scheme: tags, a branch with a slash, dataset pages; sidebar tags, languages, downloads", { skip }, async () => {
+  const c = { hubUrl: srv.url, accessToken: token };
+  const t = await api(srv.url, "POST", `/api/models/${model}/tag/main`, { token, json: { tag: `v1-${tag}` } });
+  assert.equal(t.status, 200, t.describe());
+  await hub.createBranch({ ...c, repo: model, branch: `feat/x-${tag}` });
+  await hub.uploadFiles({ ...c, repo: model, branch: `feat/x-${tag}`, files: [
+    { path: `docs/feat-${tag}.md`, content: new Blob([`# on feat/x ${tag}\n`]) },
+  ], commitTitle: `A file on feat/x ${tag}` });
+  const names = () => page.$$eval("table.tree td.name", (els) => els.map((e) => e.textContent.replace(/^\W+/, "").trim()));
+
+  // /NS/NAME/tree/REV/PATH with REV = "feat/x-..."
+  await page.goto(`${srv.url}/${model}/tree/feat/x-${tag}/docs`);
+  assert.deepEqual(await names(), [`feat-${tag}.md`]);
+  await page.goto(`${srv.url}/${model}/blob/feat/x-${tag}/docs/feat-${tag}.md`);
+  assert.equal((await page.locator(".code-view pre.code").textContent()).trim(), `# on feat/x ${tag}`);
+  await page.goto(`${srv.url}/${model}/commits/feat/x-${tag}`);
+  assert.equal((await page.locator("ol.commits .title").allTextContents())[0], `A file on feat/x ${tag}`);
+
+  // the tag is in the menu and opens the tree at it
+  await page.goto(`${srv.url}/${model}/tree/main`);
+  await page.click("details.refs summary");
+  const tagLinks = await page.locator("details.refs h4:text-is('Tags') + ul a").allTextContents();
+  assert.deepEqual(tagLinks, [`v1-${tag}`]);
+  await Promise.all([page.waitForURL(new RegExp(`/tree/v1-${tag}$`)), page.click(`details.refs a:text-is('v1-${tag}')`)]);
+  const n = await names();
+  assert.ok(n.includes("README.md") && !n.includes(`dev-only-${tag}.txt`), n.join(","));
+  assert.equal((await page.locator("ol.commits .title, details.refs summary").first().textContent()).trim(), `v1-${tag}`);
+
+  // a dataset under /datasets/NS/NAME
+  await hub.uploadFiles({ ...c, repo: { type: "dataset", name: dataset }, files: [
+    { path: "README.md", content: new Blob([`---\nlicense: cc-by-4.0\n---\n# Stories ${tag}\n\n| a | b |\n|---|---|\n| 1 | 2 |\n`]) },
+    { path: "data/train.csv", content: new Blob(["a,b\n1,2\n"]) },
+  ] });
+  await page.goto(`${srv.url}/datasets/${dataset}`);
+  assert.equal(await page.locator("article.card h1").textContent(), `Stories ${tag}`);
+  assert.equal(await page.locator("article.card table td").first().textContent(), "1");
+  assert.match(await page.locator("aside.card-meta").textContent(), /License\s*cc-by-4\.0/);
+  await page.goto(`${srv.url}/datasets/${dataset}/tree/main/data`);
+  assert.deepEqual(await names(), ["train.csv"]);
+  await page.goto(`${srv.url}/datasets/${dataset}/blob/main/data/train.csv`);
+  assert.equal((await page.locator(".code-view pre.code").textContent()).trim(), "a,b\n1,2");
+  assert.equal(await page.locator(".blob-head a:text-is('raw')").getAttribute("href"), `/datasets/${dataset}/raw/main/data/train.csv`);
+  await page.goto(`${srv.url}/datasets/${dataset}/commits/main`);
+  assert.ok((await page.locator("ol.commits .title").count()) >= 1);
+
+  // the model's sidebar: tags, languages and the download count the API reports
+  await api(srv.url, "GET", `/${model}/resolve/main/config.json`);
+  const info = await api(srv.url, "GET", `/api/models/${model}`);
+  await page.goto(`${srv.url}/${model}`);
+  const side = page.locator("aside.card-meta");
+  assert.equal((await side.locator("dt:text-is('Downloads') + dd").textContent()).trim(), String(info.json.downloads));
+  assert.ok(info.json.downloads >= 1);
+  assert.deepEqual((await side.locator("dt:text-is('Languages') + dd .tag").allTextContents()).map((s) => s.trim()), ["en"]);
+  const tags = (await side.locator("dt:text-is('Tags') ~ dd a").allTextContents()).map((s) => s.trim());
+  assert.ok(tags.includes("llama") && tags.includes(`web-${tag}`), tags.join(","));
+  b.assertClean("url scheme");
+});
