@@ -120,6 +120,13 @@ test("tokens: create (shown once), list, use, revoke", { skip }, async () => {
   assert.equal(await row.locator("td").nth(2).textContent(), "read");
   assert.equal(await row.locator("td.status").textContent(), "active");
   assert.equal(await row.locator("code").textContent(), shown.slice(0, 7));
+  assert.equal(await row.locator("td").nth(3).textContent(), "all repositories");
+  // the list shows when it was last used (it was, just above)
+  await page.goto(`${srv.url}/settings/tokens`);
+  const used = page.locator("table.tokens tr", { hasText: `ci-${tag}` });
+  assert.equal(await page.locator("table.tokens th").nth(5).textContent(), "Last used");
+  assert.notEqual((await used.locator("td").nth(5).textContent()).trim(), "never");
+  assert.match(await used.locator("td").nth(5).textContent(), /just now|ago|\d/);
   // never shown again
   await page.goto(`${srv.url}/settings/tokens`);
   assert.equal(await page.locator("#hd-new-token").count(), 0);
