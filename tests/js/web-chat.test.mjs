@@ -191,16 +191,35 @@ test("regenerate, edit the last message, settings and history kept across reload
   if (skip) return t.skip(skip);
   await page.click("#hd-clear");
   await setSettings({ temperature: 0.9, topP: 0.8, maxTokens: 24, system: "You tell short stories." });
+  // what the page sends: the system prompt first, the sampling settings, a stream
+  const sent = () => page.waitForRequest((r) => r.url().endsWith("/chat/api/completions") && r.method() === "POST")
+    .then((r) => JSON.parse(r.postData()));
+  const expectBody = (body, lastUser, n) => {
+    assert.deepEqual(body.messages[0], { role: "system", content: "You tell short stories." });
+    assert.equal(body.messages.length, n, JSON.stringify(body.messages));
+    assert.deepEqual(body.messages.at(-1), { role: "user", content: lastUser });
+    assert.equal(body.model, MODEL);
+    assert.equal(body.temperature, 0.9);
+    assert.equal(body.top_p, 0.8);
+    assert.equal(body.max_tokens, 24);
+    assert.equal(body.stream, true);
+  };
+  let req = sent();
   await send("Once upon a time");
+  expectBody(await req, "Once upon a time", 2);
   assert.equal(await page.locator("#hd-messages .msg").count(), 2);
-  // regenerate: the last answer is replaced, not added
+  // regenerate: the same conversation is asked again; the last answer is replaced, not added
+  req = sent();
   await page.click("#hd-regenerate");
+  expectBody(await req, "Once upon a time", 2);
   await page.waitForFunction(() => document.getElementById("hd-stop").hidden && document.getElementById("hd-chat").dataset.state === "done");
   assert.equal(await page.locator("#hd-messages .msg").count(), 2);
   // edit the last user message and resend
   await page.click("#hd-messages .msg.user button.edit");
   await page.fill("#hd-messages .msg.user textarea.edit-box", "Lily had a red ball");
+  req = sent();
   await page.click("#hd-messages .msg.user button:has-text('Save & send')");
+  expectBody(await req, "Lily had a red ball", 2);
   await page.waitForFunction(() => document.getElementById("hd-stop").hidden && document.getElementById("hd-chat").dataset.state === "done");
   assert.equal(await page.locator("#hd-messages .msg").count(), 2);
   assert.equal(await page.locator("#hd-messages .msg.user .body").textContent(), "Lily had a red ball");
