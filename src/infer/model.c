@@ -20,6 +20,7 @@ struct loader {
 	char arch[16];
 	char *err;
 	size_t err_size;
+	uint8_t *used; /* (n_tensors) 1 once a tensor is loaded */
 };
 
 static int get_u32_req(struct loader *L, const char *suffix, int32_t *out)
@@ -213,6 +214,19 @@ static const struct gguf_tensor *find(struct loader *L, const char *name)
 	return gguf_find_tensor(L->f, name);
 }
 
+static void mark_used(struct loader *L, const struct gguf_tensor *t)
+{
+	L->used[t - L->f->tensors] = 1;
+}
+
+static uint64_t count_used(const struct loader *L)
+{
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < L->f->n_tensors; i++)
+		n += L->used[i];
+	return n;
+}
+
 static int load_matrix(struct loader *L, const char *name, int64_t n_cols, int64_t n_rows,
                        struct infer_weight *w)
 {
@@ -228,6 +242,7 @@ static int load_matrix(struct loader *L, const char *name, int64_t n_cols, int64
 		return hd_fail(L->err, L->err_size, HD_EUNSUPPORTED,
 		               "model: tensor %s has type %s, which has no kernel", name,
 		               tensor_type_info(t->type)->name);
+	mark_used(L, t);
 	w->type = t->type;
 	w->data = t->data;
 	w->n_rows = n_rows;
@@ -260,6 +275,7 @@ static int load_vector(struct loader *L, const char *name, int64_t n, int requir
 		return hd_fail(L->err, L->err_size, HD_EUNSUPPORTED,
 		               "model: vector %s has type %s (f32, f16 or bf16 expected)", name,
 		               tensor_type_info(t->type)->name);
+	mark_used(L, t);
 	float *v = xmalloc_array((size_t)n, sizeof(float));
 	const uint8_t *p = t->data;
 	for (int64_t i = 0; i < n; i++) {
@@ -362,10 +378,11 @@ static int load_tensors(struct loader *L)
 		    (rc = load_matrix(L, NAME("ffn_up.weight"), n_embd, n_ff, &ly->w_up)) ||
 		    (rc = load_matrix(L, NAME("ffn_down.weight"), n_ff, n_embd, &ly->w_down)))
 			return rc;
-		int req = hp->arch == INFER_ARCH_QWEN2;
-		if ((rc = load_vector(L, NAME("attn_q.bias"), n_q, req, &ly->bq)) ||
-		    (rc = load_vector(L, NAME("attn_k.bias"), n_kv, req, &ly->bk)) ||
-		    (rc = load_vector(L, NAME("attn_v.bias"), n_kv, req, &ly->bv)))
+		/* optional for both architectures, as in llama.cpp (qwen2 files
+		 * have them) */
+		if ((rc = load_vector(L, NAME("attn_q.bias"), n_q, 0, &ly->bq)) ||
+		    (rc = load_vector(L, NAME("attn_k.bias"), n_kv, 0, &ly->bk)) ||
+		    (rc = load_vector(L, NAME("attn_v.bias"), n_kv, 0, &ly->bv)))
 			return rc;
 #undef NAME
 		fuse(ly);
@@ -373,7 +390,20 @@ static int load_tensors(struct loader *L)
 		                      wbytes(&ly->wo) + wbytes(&ly->w_gate) + wbytes(&ly->w_up) +
 		                      wbytes(&ly->w_down);
 	}
-	/* every activation row must fit the kernels' quantized layout */
+	/* llama.cpp refuses a file with tensors its graph does not create; the
+	 * ones it creates and we do not use (attn_output/ffn_* biases, a fused
+	 * attn_qkv, output.bias, longrope factors) change the result, so a
+	 * file with any tensor left over is refused rather than run wrongly. */
+	for (uint64_t i = 0; i < L->f->n_tensors; i++) {
+		if (L->used[i])
+			continue;
+		const struct gguf_str n = L->f->tensors[i].name;
+		return hd_fail(L->err, L->err_size, HD_EUNSUPPORTED,
+		               "model: tensor %.*s is not used by this engine's %s graph "
+		               "(%llu tensors unused)",
+		               (int)HD_MIN(n.len, 96), n.data, L->arch,
+		               (unsigned long long)(L->f->n_tensors - count_used(L)));
+	}
 	return 0;
 }
 
@@ -399,7 +429,12 @@ static int load(struct gguf_file *f, struct infer_model **out, char *err, size_t
 	int rc;
 
 	m->gguf = f;
-	if ((rc = read_hparams(&L)) || (rc = load_tensors(&L)))
+	L.used = xcalloc(f->n_tensors ? f->n_tensors : 1, 1);
+	rc = read_hparams(&L);
+	if (!rc)
+		rc = load_tensors(&L);
+	free(L.used);
+	if (rc)
 		goto fail;
 	rc = tok_load_gguf(f, &m->tok, err, err_size);
 	if (rc)

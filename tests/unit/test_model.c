@@ -472,7 +472,7 @@ static void test_fused_matmuls(void)
 }
 
 /* A model file written by hand with one thing wrong. */
-enum breakage { B_NONE, B_ARCH, B_HEADS, B_MISSING, B_SHAPE, B_TYPE, B_NO_VOCAB };
+enum breakage { B_NONE, B_ARCH, B_HEADS, B_MISSING, B_SHAPE, B_TYPE, B_NO_VOCAB, B_EXTRA };
 
 static int broken(enum breakage b, char *err, size_t err_size)
 {
@@ -532,6 +532,14 @@ static int broken(enum breakage b, char *err, size_t err_size)
 		        gguf_writer_add_tensor(w, ts[i].name, type, ne[1] > 1 ? 2 : 1, ne, data, n),
 		        0);
 	}
+	if (b == B_EXTRA) {
+		/* llama.cpp adds this bias after the attention output: ignoring
+		 * it would compute something else */
+		int64_t ne[1] = {D};
+		CHECK_EQ_INT(gguf_writer_add_tensor(w, "blk.0.attn_output.bias", TENSOR_F32, 1, ne,
+		                                    data, (size_t)D * 4),
+		             0);
+	}
 	CHECK_EQ_INT(gguf_writer_write(w, path), 0);
 	gguf_writer_free(w);
 	struct infer_model *m = NULL;
@@ -557,8 +565,13 @@ static void test_broken_models(void)
 		enum breakage b;
 		const char *msg;
 	} cases[] = {
-	        {B_ARCH, "architecture"}, {B_HEADS, "KV heads"}, {B_MISSING, "attn_v"},
-	        {B_SHAPE, "ffn_up"},      {B_TYPE, "attn_q"},    {B_NO_VOCAB, ""},
+	        {B_ARCH, "architecture"},
+	        {B_HEADS, "KV heads"},
+	        {B_MISSING, "attn_v"},
+	        {B_SHAPE, "ffn_up"},
+	        {B_TYPE, "attn_q"},
+	        {B_NO_VOCAB, ""},
+	        {B_EXTRA, "blk.0.attn_output.bias is not used"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		err[0] = 0;
