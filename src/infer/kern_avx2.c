@@ -313,6 +313,315 @@ AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, cons
 	}
 }
 
+/* ---- int path: fused generation kernel ------------------------------------ *
+ * For one to three activation rows the tile is not worth storing. The 8
+ * weight rows are read row by row in their GGUF blocks: each row's levels of
+ * a 32-element unit meet the activation bytes in VPMADDUBSW + VPMADDWD (8
+ * partial sums a row), and a tree of VPHADDD folds the 8 rows' partials into
+ * one vector holding each row's exact block sum in its lane, which is the
+ * tile's layout; the scales of 8 rows are gathered into lanes the same way.
+ * Integer sums are exact, so they equal the tile's whatever the order, and
+ * the floating-point operations per lane are those of unpack_tile8 +
+ * tile_int_nc, in the same order: the same bits. Full 8-row tiles only.
+ */
+#define GV_NC 3
+
+/* The dword at p + rb * r in lane r. */
+AVX2 INLINE __m256i gather_d8(const uint8_t *p, __m256i idx)
+{
+	return _mm256_i32gather_epi32((const int *)(const void *)p, idx, 1);
+}
+
+/* The low and the high 16 bits of 8 dwords, as fp16 values, to floats. */
+AVX2 INLINE void h16_pair(__m256i v, __m256 *lo, __m256 *hi)
+{
+	const __m256i shuf = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+	                                      0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+	v = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, shuf), 0xD8);
+	*lo = _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+	*hi = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
+}
+
+/* Levels of 32-element unit j of the GGUF block at p, in element order
+ * (Q8_0: the stored signed bytes, level - 128). */
+AVX2 INLINE __m256i gv_levels(uint32_t t, const uint8_t *p, int j)
+{
+	const __m256i m4 = _mm256_set1_epi8(15);
+	/* the 16 nibble bytes in both halves; the upper half shifted by 4 */
+	const __m256i nsh = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+#define NIB32(q)                                                                         \
+	_mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128(  \
+	                                           (const __m128i *)(const void *)(q))), \
+	                                   nsh),                                         \
+	                 m4)
+	switch (t) {
+	case TENSOR_Q4_0: return NIB32(p + 2);
+	case TENSOR_Q4_1: return NIB32(p + 4);
+	case TENSOR_Q5_0: return _mm256_or_si256(NIB32(p + 6), kx_highbits32(p + 2));
+	case TENSOR_Q5_1: return _mm256_or_si256(NIB32(p + 8), kx_highbits32(p + 4));
+	case TENSOR_Q8_0: return _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
+	case TENSOR_Q4_K: {
+		__m256i v =
+		        _mm256_loadu_si256((const __m256i *)(const void *)(p + 16 + 32 * (j / 2)));
+		if (j & 1)
+			v = _mm256_srli_epi16(v, 4);
+		return _mm256_and_si256(v, m4);
+	}
+	case TENSOR_Q5_K: {
+		__m256i v =
+		        _mm256_loadu_si256((const __m256i *)(const void *)(p + 48 + 32 * (j / 2)));
+		if (j & 1)
+			v = _mm256_srli_epi16(v, 4);
+		const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(p + 16));
+		const __m256i h = _mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1));
+		return _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi16(h, 4));
+	}
+	case TENSOR_Q6_K: {
+		/* elements 32 j.. of the super-block: blocks 2j and 2j + 1 of 16 */
+		const int h = j / 4, k = j % 4;
+		__m256i lo = _mm256_loadu_si256(
+		        (const __m256i *)(const void *)(p + 64 * h + 32 * (k & 1)));
+		if (k >= 2)
+			lo = _mm256_srli_epi16(lo, 4);
+		lo = _mm256_and_si256(lo, m4);
+		__m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 128 + 32 * h));
+		hi = _mm256_and_si256(_mm256_srli_epi16(hi, 2 * k), _mm256_set1_epi8(3));
+		return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+	}
+	default: return _mm256_setzero_si256();
+	}
+#undef NIB32
+}
+
+/* Partial sums (8 lanes of 4 products) of one row's unit against x. */
+AVX2 INLINE __m256i gv_madd(uint32_t t, __m256i lv, __m256i x)
+{
+	const __m256i ones = _mm256_set1_epi16(1);
+	if (t == TENSOR_Q8_0) /* signed levels: |w| times x with w's sign */
+		return _mm256_madd_epi16(
+		        _mm256_maddubs_epi16(_mm256_abs_epi8(lv), _mm256_sign_epi8(x, lv)), ones);
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(lv, x), ones);
+}
+
+/* The exact integer sums of unit j of the GGUF blocks at p + rb * r (rows
+ * 0..7) against NC activation units xq[c], lanes = rows: s[c] for the 32
+ * elements, or (Q6_K) s[c] and s2[c] for the two blocks of 16. */
+AVX2 INLINE void gv_unit(const int NC, uint32_t t, const uint8_t *p, size_t rb, int j,
+                         const int8_t *const *xq, __m256i *s, __m256i *s2)
+{
+	__m256i x[GV_NC], half[2][GV_NC];
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++)
+		x[c] = _mm256_loadu_si256((const __m256i *)(const void *)xq[c]);
+#pragma GCC unroll 2
+	for (int q = 0; q < 2; q++) { /* rows 4q..4q+3 */
+		__m256i h[2][GV_NC];
+#pragma GCC unroll 2
+		for (int pr = 0; pr < 2; pr++) {
+			const __m256i l0 = gv_levels(t, p + rb * (size_t)(4 * q + 2 * pr), j);
+			const __m256i l1 = gv_levels(t, p + rb * (size_t)(4 * q + 2 * pr + 1), j);
+#pragma GCC unroll 4
+			for (int c = 0; c < NC; c++)
+				h[pr][c] = _mm256_hadd_epi32(gv_madd(t, l0, x[c]),
+				                             gv_madd(t, l1, x[c]));
+		}
+#pragma GCC unroll 4
+		for (int c = 0; c < NC; c++) /* [r0 r1 r2 r3 lanes 0-3 | the same, 4-7] */
+			half[q][c] = _mm256_hadd_epi32(h[0][c], h[1][c]);
+	}
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++) {
+		const __m256i a = half[0][c], b = half[1][c];
+		if (t == TENSOR_Q6_K) {
+			s[c] = _mm256_permute2x128_si256(a, b, 0x20);
+			s2[c] = _mm256_permute2x128_si256(a, b, 0x31);
+		} else {
+			s[c] = _mm256_add_epi32(_mm256_blend_epi32(a, b, 0xF0),
+			                        _mm256_permute2x128_si256(a, b, 0x21));
+		}
+	}
+}
+
+/* acc[c] += block b's sums, as tile_int_nc does. */
+AVX2 INLINE void gv_acc(const int NC, const int wide, const uint8_t *x, size_t st,
+                        const struct kern_shape *sh, int64_t b, const __m256i *s, __m256 dw,
+                        __m256 mw, __m256 *acc)
+{
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++) {
+		const uint8_t *xc = x + (size_t)c * st;
+		__m256i is = s[c];
+		if (wide)
+			is = _mm256_add_epi32(
+			        is,
+			        _mm256_slli_epi32(
+			                _mm256_set1_epi32(
+			                        ((const int32_t *)(const void *)(xc + sh->x_s))[b]),
+			                7));
+		const __m256 sc = _mm256_mul_ps(dw, _mm256_set1_ps(kern_cfptr(xc + sh->x_d)[b]));
+		acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), sc, acc[c]);
+		acc[c] = _mm256_fmadd_ps(mw, _mm256_set1_ps(kern_cfptr(xc + sh->x_g)[b]), acc[c]);
+	}
+}
+
+AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t rb,
+                          const struct kern_shape *sh, const uint8_t *x, const struct kern_span *sp,
+                          float *out, int64_t ldo, const uint8_t *pf, size_t pf_len)
+{
+	const int G = sh->group;
+	const int64_t b0 = sp->k0 / G, b1 = sp->k1 / G;
+	const size_t st = sh->stride;
+	const __m256i idx = _mm256_mullo_epi32(_mm256_set1_epi32((int)rb),
+	                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	const int8_t *xq[GV_NC];
+	__m256 acc[GV_NC];
+	__m256i s[GV_NC], s2[GV_NC];
+
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++)
+		acc[c] = sp->first ? _mm256_setzero_ps() : _mm256_loadu_ps(sp->acc + c * sp->ldacc);
+	switch (t) {
+	case TENSOR_Q4_0:
+	case TENSOR_Q4_1:
+	case TENSOR_Q5_0:
+	case TENSOR_Q5_1:
+	case TENSOR_Q8_0: {
+		const size_t bsize = t == TENSOR_Q4_0   ? sizeof(struct blk_q4_0)
+		                     : t == TENSOR_Q4_1 ? sizeof(struct blk_q4_1)
+		                     : t == TENSOR_Q5_0 ? sizeof(struct blk_q5_0)
+		                     : t == TENSOR_Q5_1 ? sizeof(struct blk_q5_1)
+		                                        : sizeof(struct blk_q8_0);
+		const float mul = t == TENSOR_Q4_0 ? -8.f : t == TENSOR_Q5_0 ? -16.f : -128.f;
+		const int has_m = t == TENSOR_Q4_1 || t == TENSOR_Q5_1;
+		for (int64_t b = b0; b < b1; b++) {
+			const uint8_t *p = rows + bsize * (size_t)b;
+			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+#pragma GCC unroll 4
+			for (int c = 0; c < NC; c++)
+				xq[c] = (const int8_t *)(x + (size_t)c * st) + 32 * b;
+			gv_unit(NC, t, p, rb, 0, xq, s, s2);
+			__m256 d, m;
+			h16_pair(gather_d8(p, idx), &d, &m);
+			if (!has_m)
+				m = _mm256_mul_ps(d, _mm256_set1_ps(mul));
+			gv_acc(NC, t == TENSOR_Q8_0, x, st, sh, b, s, d, m, acc);
+		}
+		break;
+	}
+	case TENSOR_Q4_K:
+	case TENSOR_Q5_K: {
+		const size_t bsize =
+		        t == TENSOR_Q5_K ? sizeof(struct blk_q5_k) : sizeof(struct blk_q4_k);
+		const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f),
+		              m4 = _mm256_set1_epi32(0x0f0f0f0f);
+		const __m256i m2 = _mm256_set1_epi32(0x30303030), ff = _mm256_set1_epi32(0xff);
+		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
+			const uint8_t *p = rows + bsize * (size_t)sb;
+			__m256 d, dmin;
+			h16_pair(gather_d8(p, idx), &d, &dmin);
+			const __m256i u0 = gather_d8(p + 4, idx), u1 = gather_d8(p + 8, idx),
+			              u2 = gather_d8(p + 12, idx);
+			/* bytes 0-3 of sc[0]: scales 0-3 of the row, sc[1] 4-7; m the mins */
+			const __m256i sc[2] = {
+			        _mm256_and_si256(u0, m6),
+			        _mm256_or_si256(_mm256_and_si256(u2, m4),
+			                        _mm256_and_si256(_mm256_srli_epi32(u0, 2), m2))};
+			const __m256i mn[2] = {
+			        _mm256_and_si256(u1, m6),
+			        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 4), m4),
+			                        _mm256_and_si256(_mm256_srli_epi32(u1, 2), m2))};
+#pragma GCC unroll 8
+			for (int j = 0; j < 8; j++) {
+				const int64_t b = 8 * sb + j;
+				kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+#pragma GCC unroll 4
+				for (int c = 0; c < NC; c++)
+					xq[c] = (const int8_t *)(x + (size_t)c * st) + 32 * b;
+				gv_unit(NC, t, p, rb, j, xq, s, s2);
+				const int sh8 = 8 * (j % 4);
+				const __m256 dw = _mm256_mul_ps(
+				        d, _mm256_cvtepi32_ps(_mm256_and_si256(
+				                   _mm256_srli_epi32(sc[j / 4], sh8), ff)));
+				const __m256 dm = _mm256_mul_ps(
+				        dmin, _mm256_cvtepi32_ps(_mm256_and_si256(
+				                      _mm256_srli_epi32(mn[j / 4], sh8), ff)));
+				gv_acc(NC, t == TENSOR_Q8_0, x, st, sh, b, s, dw,
+				       _mm256_xor_ps(dm, _mm256_set1_ps(-0.f)), acc);
+			}
+		}
+		break;
+	}
+	case TENSOR_Q6_K:
+		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
+			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
+			__m256 d, unused;
+			h16_pair(gather_d8(p + 206, idx), &unused, &d); /* scales 14, 15, d */
+			(void)unused;
+			__m256i scl[4]; /* bytes 0-3 of scl[i]: int8 scales 4i..4i+3 */
+#pragma GCC unroll 4
+			for (int i = 0; i < 4; i++)
+				scl[i] = gather_d8(p + 192 + 4 * i, idx);
+#pragma GCC unroll 8
+			for (int j = 0; j < 8; j++) { /* blocks 2j, 2j + 1 of 16 */
+				const int64_t b = 16 * sb + 2 * j;
+				kx_pf_step(pf, pf_len, 8 * (sb - b0 / 16) + j, (b1 - b0) / 2);
+#pragma GCC unroll 4
+				for (int c = 0; c < NC; c++)
+					xq[c] = (const int8_t *)(x + (size_t)c * st) + 16 * b;
+				gv_unit(NC, t, p, rb, j, xq, s, s2);
+#pragma GCC unroll 2
+				for (int e = 0; e < 2; e++) {
+					const int jj = 2 * j + e;
+					const __m256i sci = _mm256_srai_epi32(
+					        _mm256_slli_epi32(scl[jj / 4], 24 - 8 * (jj % 4)),
+					        24);
+					const __m256 dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(sci));
+					gv_acc(NC, t == TENSOR_Q8_0, x, st, sh, b + e, e ? s2 : s,
+					       dw, _mm256_mul_ps(dw, _mm256_set1_ps(-32.f)), acc);
+				}
+			}
+		}
+		break;
+	default: break;
+	}
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++) {
+		if (sp->last)
+			_mm256_storeu_ps(out + c * ldo, acc[c]);
+		else
+			_mm256_storeu_ps(sp->acc + c * sp->ldacc, acc[c]);
+	}
+}
+
+/* One instance per type and activation count, so that every branch on the
+ * type folds away. */
+#define GEMV8_NC(T)                                                                                \
+	AVX2 static void gemv8_##T(const uint8_t *rows, size_t rb, const struct kern_shape *sh,    \
+	                           const uint8_t *x, int nc, const struct kern_span *sp,           \
+	                           float *out, int64_t ldo, const uint8_t *pf, size_t pf_len)      \
+	{                                                                                          \
+		switch (nc) {                                                                      \
+		case 1: gemv8_nc(1, TENSOR_##T, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break; \
+		case 2: gemv8_nc(2, TENSOR_##T, rows, rb, sh, x, sp, out, ldo, pf, pf_len); break; \
+		default: gemv8_nc(3, TENSOR_##T, rows, rb, sh, x, sp, out, ldo, pf, pf_len);       \
+			break;                                                                     \
+		}                                                                                  \
+	}
+KERN_FOR_INT_TYPES(GEMV8_NC)
+
+AVX2 static void gemv8(uint32_t t, const uint8_t *rows, size_t rb, const struct kern_shape *sh,
+                       const uint8_t *x, int nc, const struct kern_span *sp, float *out,
+                       int64_t ldo, const uint8_t *pf, size_t pf_len)
+{
+	switch (t) {
+#define GEMV8_CASE(T) \
+	case TENSOR_##T: gemv8_##T(rows, rb, sh, x, nc, sp, out, ldo, pf, pf_len); break;
+		KERN_FOR_INT_TYPES(GEMV8_CASE)
+#undef GEMV8_CASE
+	default: break;
+	}
+}
+
 /* ---- float path tile ------------------------------------------------------ */
 
 /* ((v[0..7] + v[8..15]) -> 4 -> 2 -> 1), as kern.c's hsum16. */
@@ -477,6 +786,165 @@ AVX2 static void dot_bf16_avx2(int64_t n, float *s, const void *vx, const void *
 	for (; i < n; i++)
 		sum += bf16_to_f32(x[i]) * bf16_to_f32(y[i]);
 	*s = sum;
+}
+
+/* ---- float path: fused generation kernel ---------------------------------- *
+ * The weights converted on the fly (F16 with VCVTPH2PS, BF16 by a shift;
+ * both exact), no unpacked rows: per output element the same 16 lanes of
+ * FMAs over the same zero-padded chunks of 16 as unpack + tile_float, and
+ * the same hsum16, so the same bits.
+ */
+#define GF_NC 3
+#ifndef GF_TM
+#define GF_TM 8 /* rows per float tile (tile_m_float): the generation item's step */
+#endif
+
+/* Chunk e..e+15 of a row of type t as two vectors of 8 floats. */
+AVX2 INLINE void gf_load(uint32_t t, const uint8_t *row, int64_t e, __m256 *lo, __m256 *hi)
+{
+	switch (t) {
+	case TENSOR_F16:
+		*lo = _mm256_cvtph_ps(
+		        _mm_loadu_si128((const __m128i *)(const void *)(row + 2 * e)));
+		*hi = _mm256_cvtph_ps(
+		        _mm_loadu_si128((const __m128i *)(const void *)(row + 2 * e + 16)));
+		return;
+	case TENSOR_BF16:
+		*lo = bf16x8((const uint16_t *)(const void *)(row + 2 * e));
+		*hi = bf16x8((const uint16_t *)(const void *)(row + 2 * e + 16));
+		return;
+	default:
+		*lo = _mm256_loadu_ps(kern_cfptr(row + 4 * e));
+		*hi = _mm256_loadu_ps(kern_cfptr(row + 4 * e + 32));
+		return;
+	}
+}
+
+/* The last chunk of a row whose length k is not a multiple of 16: its
+ * left < 16 elements next to zeros, as the unpacked row holds them (masked
+ * loads: nothing past the row is read). */
+AVX2 INLINE void gf_load_tail(uint32_t t, const uint8_t *row, int64_t e, int left, __m256 *lo,
+                              __m256 *hi)
+{
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	if (t == TENSOR_F32) {
+		const float *f = kern_cfptr(row + 4 * e);
+		*lo = _mm256_maskload_ps(f, _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lane));
+		*hi = _mm256_maskload_ps(f + 8,
+		                         _mm256_cmpgt_epi32(_mm256_set1_epi32(left - 8), lane));
+		return;
+	}
+	/* 16-bit elements: the whole dwords, then an odd last element alone */
+	const uint8_t *h = row + 2 * e;
+	const int nd = left / 2;
+	__m256i v = _mm256_maskload_epi32((const int *)(const void *)h,
+	                                  _mm256_cmpgt_epi32(_mm256_set1_epi32(nd), lane));
+	if (left & 1) {
+		uint16_t last;
+		memcpy(&last, h + 2 * (left - 1), 2);
+		v = _mm256_or_si256(
+		        v, _mm256_and_si256(_mm256_set1_epi32(last),
+		                            _mm256_cmpeq_epi32(_mm256_set1_epi32(nd), lane)));
+	}
+	const __m128i v0 = _mm256_castsi256_si128(v), v1 = _mm256_extracti128_si256(v, 1);
+	if (t == TENSOR_F16) {
+		*lo = _mm256_cvtph_ps(v0);
+		*hi = _mm256_cvtph_ps(v1);
+	} else {
+		*lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v0), 16));
+		*hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v1), 16));
+	}
+}
+
+AVX2 INLINE void gemvf_mn(const int MR, const int NC, uint32_t t, const uint8_t *rows, size_t rb,
+                          const struct kern_shape *sh, const uint8_t *x, float *out, int64_t ldo,
+                          const uint8_t *pf, size_t pf_len)
+{
+	__m256 acc[6][GF_NC][2];
+	const size_t st = sh->stride;
+	const int64_t n_full = sh->k / 16, n_all = sh->kp / 16;
+#pragma GCC unroll 4
+	for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+		for (int j = 0; j < NC; j++)
+			acc[i][j][0] = acc[i][j][1] = _mm256_setzero_ps();
+	for (int64_t c = 0; c < n_all; c++) {
+		const int64_t e = 16 * c;
+		const int tail = c == n_full; /* only the last chunk, if k % 16 */
+		kx_pf_step(pf, pf_len, c, n_all);
+#pragma GCC unroll 4
+		for (int i = 0; i < MR; i++) {
+			__m256 w0, w1;
+			if (!tail)
+				gf_load(t, rows + rb * (size_t)i, e, &w0, &w1);
+			else
+				gf_load_tail(t, rows + rb * (size_t)i, e, (int)(sh->k - e), &w0,
+				             &w1);
+#pragma GCC unroll 4
+			for (int j = 0; j < NC; j++) {
+				const float *xj = kern_cfptr(x + (size_t)j * st) + e;
+				acc[i][j][0] =
+				        _mm256_fmadd_ps(w0, _mm256_loadu_ps(xj), acc[i][j][0]);
+				acc[i][j][1] =
+				        _mm256_fmadd_ps(w1, _mm256_loadu_ps(xj + 8), acc[i][j][1]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+		for (int j = 0; j < NC; j++)
+			out[j * ldo + i] = hsum16_2x8(acc[i][j][0], acc[i][j][1]);
+}
+
+#define GF_NCASE(MR)                                                              \
+	switch (nc) {                                                             \
+	case 1: gemvf_mn(MR, 1, t, rows, rb, sh, x, out, ldo, pfi, pf_n); break;  \
+	case 2: gemvf_mn(MR, 2, t, rows, rb, sh, x, out, ldo, pfi, pf_n); break;  \
+	default: gemvf_mn(MR, 3, t, rows, rb, sh, x, out, ldo, pfi, pf_n); break; \
+	}
+
+#ifndef GF_STEP1
+#define GF_STEP1 4
+#endif
+#ifndef GF_PF_SPLIT
+#define GF_PF_SPLIT 1
+#endif
+
+AVX2 static void gemv_float8(uint32_t t, const uint8_t *rows, size_t rb, int mr,
+                             const struct kern_shape *sh, const uint8_t *x, int nc, float *out,
+                             int64_t ldo, const uint8_t *pf, size_t pf_len)
+{
+	/* row groups that keep 8 to 12 accumulators in registers */
+	const int step = nc == 1 ? GF_STEP1 : 2;
+	for (int i = 0; i < mr; i += step) {
+		const int m = mr - i < step ? mr - i : step;
+		/* each group prefetches its share of the next tile */
+#if GF_PF_SPLIT
+		const size_t p0 = pf_len * (size_t)i / (size_t)mr,
+		             p1 = pf_len * (size_t)(i + m) / (size_t)mr;
+		const uint8_t *pfi = pf ? pf + p0 : NULL;
+		const size_t pf_n = p1 - p0;
+#else
+		const uint8_t *pfi = i == 0 ? pf : NULL;
+		const size_t pf_n = pf_len;
+#endif
+		if (m == 6) {
+			GF_NCASE(6)
+		} else if (m == 4) {
+			GF_NCASE(4)
+		} else if (m == 2) {
+			GF_NCASE(2)
+		} else if (m == 3) {
+			GF_NCASE(3)
+		} else if (m == 5) {
+			GF_NCASE(5)
+		} else {
+			GF_NCASE(1)
+		}
+		rows += rb * (size_t)m;
+		out += m;
+	}
 }
 
 /* ---- packers (activation quantization), byte-identical to kern.c's ---- */
@@ -810,12 +1278,14 @@ const struct kern_isa_ops kern_ops_avx2 = {
         .unpack_tile = {KERN_FOR_INT_TYPES(TILE_ENTRY)},
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx2,
+        .gemv = gemv8,
+        .gemv_float = gemv_float8,
         .tile_float = tile_float_avx2,
         .dot_f32 = dot_f32_avx2,
         .dot_f16 = dot_f16_avx2,
         .dot_bf16 = dot_bf16_avx2,
         .dot_q = {KERN_FOR_INT_TYPES(DOT_ENTRY)},
-        .tile_m_float = TMF,
+        .tile_m_float = GF_TM,
         .tile_n_float = TNF,
 };
 
