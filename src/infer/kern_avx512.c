@@ -589,13 +589,18 @@ AVX512 INLINE void gv_block(const int NC, const int ng, const uint8_t *x, size_t
 #pragma GCC unroll 4
 	for (int c = 0; c < NC; c++) {
 		const uint8_t *xc = x + (size_t)c * st;
-		__m512i is = _mm512_setzero_si512();
+		/* two chains of VPDPBUSD (the integer sum is exact in any order):
+		 * half the latency a row waits on, so more rows are in flight */
+		__m512i is0 = _mm512_setzero_si512(), is1 = _mm512_setzero_si512();
 #pragma GCC unroll 8
-		for (int g = 0; g < ng; g++) {
-			int32_t xv;
-			memcpy(&xv, xc + G * b + 4 * g, 4);
-			is = _mm512_dpbusd_epi32(is, wg[g], _mm512_set1_epi32(xv));
+		for (int g = 0; g < ng; g += 2) {
+			int32_t xv0, xv1;
+			memcpy(&xv0, xc + G * b + 4 * g, 4);
+			memcpy(&xv1, xc + G * b + 4 * g + 4, 4);
+			is0 = _mm512_dpbusd_epi32(is0, wg[g], _mm512_set1_epi32(xv0));
+			is1 = _mm512_dpbusd_epi32(is1, wg[g + 1], _mm512_set1_epi32(xv1));
 		}
+		const __m512i is = _mm512_add_epi32(is0, is1);
 		const __m512 sc = _mm512_mul_ps(dw, _mm512_set1_ps(kern_cfptr(xc + sh->x_d)[b]));
 		acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, acc[c]);
 		acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(kern_cfptr(xc + sh->x_g)[b]), acc[c]);

@@ -328,7 +328,9 @@ void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, i
 	}
 	atomic_init(&c.next_item, 0);
 
-	if (n_tok >= 4 && pool_size(p) > 1)
+	/* a decode-sized batch packs in microseconds: not worth a pool run
+	 * (one more wait for every thread, long when one is descheduled) */
+	if (n_tok > SMALL_TOK && pool_size(p) > 1)
 		pool_run(p, pack_worker, &c);
 	else
 		pack_worker(&c, 0, 1);
