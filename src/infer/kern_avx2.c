@@ -326,10 +326,27 @@ AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, cons
  */
 #define GV_NC 3
 
-/* The dword at p + rb * r in lane r. */
-AVX2 INLINE __m256i gather_d8(const uint8_t *p, __m256i idx)
+/* The dword at p + rb * r in lane r: scalar loads paired into qwords (a
+ * VPGATHERDD costs more on the CPUs measured). */
+#ifndef GV_GATHER
+#define GV_GATHER 0
+#endif
+AVX2 INLINE __m256i gather_d8(const uint8_t *p, size_t rb, __m256i idx)
 {
+#if GV_GATHER
+	(void)rb;
 	return _mm256_i32gather_epi32((const int *)(const void *)p, idx, 1);
+#else
+	(void)idx;
+	uint32_t d[8];
+#pragma GCC unroll 8
+	for (int r = 0; r < 8; r++)
+		memcpy(&d[r], p + rb * (size_t)r, 4);
+	return _mm256_setr_epi64x((long long)((uint64_t)d[0] | (uint64_t)d[1] << 32),
+	                          (long long)((uint64_t)d[2] | (uint64_t)d[3] << 32),
+	                          (long long)((uint64_t)d[4] | (uint64_t)d[5] << 32),
+	                          (long long)((uint64_t)d[6] | (uint64_t)d[7] << 32));
+#endif
 }
 
 /* The low and the high 16 bits of 8 dwords, as fp16 values, to floats. */
@@ -442,6 +459,75 @@ AVX2 INLINE void gv_unit(const int NC, uint32_t t, const uint8_t *p, size_t rb, 
 	}
 }
 
+#ifndef GV_PAIRS
+#define GV_PAIRS 1
+#endif
+
+/* The 16-byte nibble types (Q4_0, Q4_1, Q5_0, Q5_1) two rows a vector: row
+ * k's low nibbles (elements 0-15) in the lower half next to row k + 4's,
+ * the high nibbles (16-31) likewise, against the activations' two halves
+ * each broadcast; three VPHADDD then leave rows 0..7 in lanes 0..7. */
+AVX2 INLINE void gv_unit_nib(const int NC, uint32_t t, const uint8_t *p, size_t rb,
+                             const int8_t *const *xq, __m256i *s)
+{
+	const size_t qs_off = t == TENSOR_Q4_0   ? 2
+	                      : t == TENSOR_Q4_1 ? 4
+	                      : t == TENSOR_Q5_0 ? 6
+	                                         : 8;
+	const size_t qh_off = t == TENSOR_Q5_0 ? 2 : 4;
+	const int five = t == TENSOR_Q5_0 || t == TENSOR_Q5_1;
+	const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+	__m256i xl[GV_NC], xh[GV_NC], pk[4][GV_NC];
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++) {
+		xl[c] = _mm256_broadcastsi128_si256(
+		        _mm_loadu_si128((const __m128i *)(const void *)xq[c]));
+		xh[c] = _mm256_broadcastsi128_si256(
+		        _mm_loadu_si128((const __m128i *)(const void *)(xq[c] + 16)));
+	}
+#pragma GCC unroll 4
+	for (int k = 0; k < 4; k++) {
+		const uint8_t *pa = p + rb * (size_t)k, *pb = p + rb * (size_t)(k + 4);
+		const __m256i v = _mm256_inserti128_si256(
+		        _mm256_castsi128_si256(
+		                _mm_loadu_si128((const __m128i *)(const void *)(pa + qs_off))),
+		        _mm_loadu_si128((const __m128i *)(const void *)(pb + qs_off)), 1);
+		__m256i lo = _mm256_and_si256(v, m4);
+		__m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+		if (five) {
+			/* fifth bits: lo takes bits 0-15 of each row's qh, hi 16-31 */
+			uint32_t a, b;
+			memcpy(&a, pa + qh_off, 4);
+			memcpy(&b, pb + qh_off, 4);
+			const __m256i u =
+			        _mm256_set1_epi64x((long long)((uint64_t)a | (uint64_t)b << 32));
+			const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+			const __m256i x10 = _mm256_set1_epi8(0x10);
+			const __m256i sl = _mm256_setr_epi64x(
+			        0, 0x0101010101010101, 0x0404040404040404, 0x0505050505050505);
+			const __m256i sh =
+			        _mm256_setr_epi64x(0x0202020202020202, 0x0303030303030303,
+			                           0x0606060606060606, 0x0707070707070707);
+			const __m256i bl = _mm256_and_si256(_mm256_shuffle_epi8(u, sl), bits);
+			const __m256i bh = _mm256_and_si256(_mm256_shuffle_epi8(u, sh), bits);
+			lo = _mm256_or_si256(lo,
+			                     _mm256_and_si256(_mm256_cmpeq_epi8(bl, bits), x10));
+			hi = _mm256_or_si256(hi,
+			                     _mm256_and_si256(_mm256_cmpeq_epi8(bh, bits), x10));
+		}
+#pragma GCC unroll 4
+		for (int c = 0; c < NC; c++) /* at most 4 * 31 * 127 a lane: no overflow */
+			pk[k][c] =
+			        _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xl[c]),
+			                                           _mm256_maddubs_epi16(hi, xh[c])),
+			                          ones);
+	}
+#pragma GCC unroll 4
+	for (int c = 0; c < NC; c++)
+		s[c] = _mm256_hadd_epi32(_mm256_hadd_epi32(pk[0][c], pk[1][c]),
+		                         _mm256_hadd_epi32(pk[2][c], pk[3][c]));
+}
+
 /* acc[c] += block b's sums, as tile_int_nc does. */
 AVX2 INLINE void gv_acc(const int NC, const int wide, const uint8_t *x, size_t st,
                         const struct kern_shape *sh, int64_t b, const __m256i *s, __m256 dw,
@@ -499,9 +585,12 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 #pragma GCC unroll 4
 			for (int c = 0; c < NC; c++)
 				xq[c] = (const int8_t *)(x + (size_t)c * st) + 32 * b;
-			gv_unit(NC, t, p, rb, 0, xq, s, s2);
+			if (GV_PAIRS && t != TENSOR_Q8_0)
+				gv_unit_nib(NC, t, p, rb, xq, s);
+			else
+				gv_unit(NC, t, p, rb, 0, xq, s, s2);
 			__m256 d, m;
-			h16_pair(gather_d8(p, idx), &d, &m);
+			h16_pair(gather_d8(p, rb, idx), &d, &m);
 			if (!has_m)
 				m = _mm256_mul_ps(d, _mm256_set1_ps(mul));
 			gv_acc(NC, t == TENSOR_Q8_0, x, st, sh, b, s, d, m, acc);
@@ -518,9 +607,10 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
 			const uint8_t *p = rows + bsize * (size_t)sb;
 			__m256 d, dmin;
-			h16_pair(gather_d8(p, idx), &d, &dmin);
-			const __m256i u0 = gather_d8(p + 4, idx), u1 = gather_d8(p + 8, idx),
-			              u2 = gather_d8(p + 12, idx);
+			h16_pair(gather_d8(p, rb, idx), &d, &dmin);
+			const __m256i u0 = gather_d8(p + 4, rb, idx),
+			              u1 = gather_d8(p + 8, rb, idx),
+			              u2 = gather_d8(p + 12, rb, idx);
 			/* bytes 0-3 of sc[0]: scales 0-3 of the row, sc[1] 4-7; m the mins */
 			const __m256i sc[2] = {
 			        _mm256_and_si256(u0, m6),
@@ -555,12 +645,12 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
 			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
 			__m256 d, unused;
-			h16_pair(gather_d8(p + 206, idx), &unused, &d); /* scales 14, 15, d */
+			h16_pair(gather_d8(p + 206, rb, idx), &unused, &d); /* scales 14, 15, d */
 			(void)unused;
 			__m256i scl[4]; /* bytes 0-3 of scl[i]: int8 scales 4i..4i+3 */
 #pragma GCC unroll 4
 			for (int i = 0; i < 4; i++)
-				scl[i] = gather_d8(p + 192 + 4 * i, idx);
+				scl[i] = gather_d8(p + 192 + 4 * i, rb, idx);
 #pragma GCC unroll 8
 			for (int j = 0; j < 8; j++) { /* blocks 2j, 2j + 1 of 16 */
 				const int64_t b = 16 * sb + 2 * j;
