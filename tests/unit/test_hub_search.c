@@ -23,7 +23,7 @@ struct mdoc {
 	char id[64];
 	int64_t owner_id;
 	int owner_is_org, is_private;
-	int64_t downloads, likes, created, modified;
+	int64_t downloads, likes, created, modified, recent;
 	char *tags[3];
 	size_t n_tags;
 };
@@ -71,6 +71,7 @@ static void to_search_doc(const struct mdoc *m, struct search_doc *d)
 	d->likes = m->likes;
 	d->created_ms = m->created;
 	d->modified_ms = m->modified;
+	d->recent_downloads = m->recent;
 	d->tags = (const char *const *)m->tags;
 	d->n_tags = m->n_tags;
 }
@@ -95,6 +96,7 @@ static void new_doc(struct search_index *idx, int64_t repo_id)
 	m->likes = (int64_t)(rnd() % 5);
 	m->created = (int64_t)(rnd() % 100000);
 	m->modified = (int64_t)(rnd() % 100000);
+	m->recent = (int64_t)(rnd() % 20);
 	m->n_tags = rnd() % 4;
 	for (size_t i = 0; i < m->n_tags; i++)
 		m->tags[i] = (char *)tag_names[rnd() % N_TAGS];
@@ -130,6 +132,7 @@ static int64_t key_of(const struct mdoc *m, enum hub_sort s)
 	case HUB_SORT_LIKES: return m->likes;
 	case HUB_SORT_LAST_MODIFIED: return m->modified;
 	case HUB_SORT_ID: return 0;
+	case HUB_SORT_TRENDING: return m->recent;
 	default: return m->created;
 	}
 }
@@ -232,7 +235,7 @@ static struct search_query random_query(char *search_buf, char *author_buf, cons
 {
 	struct search_query q = {0};
 	q.type = (enum hub_repo_type)(rnd() % 4 == 0 ? 1 + rnd() % 2 : 0);
-	q.sort = (enum hub_sort)(rnd() % 6);
+	q.sort = (enum hub_sort)(rnd() % 7); /* every sort, trending included */
 	q.direction = (int)(rnd() % 3) - 1;
 	q.limit = 1 + rnd() % 60;
 	if (rnd() % 8 == 0)
@@ -296,7 +299,26 @@ static void test_random(void)
 		for (int k = 0; k < 5; k++) {
 			struct mdoc *m = &docs[rnd() % n_docs];
 			struct search_doc d;
-			switch (rnd() % 5) {
+			switch (rnd() % 6) {
+			case 5: /* trending: one repo's count, or the daily shift for all */
+				if (rnd() % 20) {
+					m->recent = (int64_t)(rnd() % 20);
+					if (m->alive)
+						search_update_trending(idx, m->repo_id, m->recent);
+				} else {
+					int64_t ids[N_DOCS * 2], vals[N_DOCS * 2];
+					size_t n = 0;
+					for (size_t i = 0; i < n_docs; i++) {
+						docs[i].recent =
+						        rnd() % 3 ? 0 : (int64_t)(rnd() % 20);
+						if (docs[i].recent) {
+							ids[n] = docs[i].repo_id;
+							vals[n++] = docs[i].recent;
+						}
+					}
+					search_set_trending_all(idx, ids, vals, n);
+				}
+				break;
 			case 0:
 				m->downloads = (int64_t)(rnd() % 50);
 				m->likes = (int64_t)(rnd() % 5);
@@ -401,6 +423,7 @@ static void test_bulk_equals_incremental(void)
 		                       .likes = (int64_t)(rnd() % 2),
 		                       .created_ms = (int64_t)(rnd() % 10),
 		                       .modified_ms = (int64_t)(rnd() % 3),
+		                       .recent_downloads = (int64_t)(rnd() % 3),
 		                       .tags = &tag,
 		                       .n_tags = i % 3 == 0};
 		search_put(bulk, &d);
@@ -415,7 +438,7 @@ static void test_bulk_equals_incremental(void)
 	search_bulk_end(bulk);
 	CHECK_EQ_INT(search_count(bulk), N);
 	int same = 1;
-	for (int sort = HUB_SORT_DEFAULT; sort <= HUB_SORT_ID; sort++) {
+	for (int sort = HUB_SORT_DEFAULT; sort <= HUB_SORT_TRENDING; sort++) {
 		for (int dir = -1; dir <= 1; dir++) {
 			struct search_query q = {.type = HUB_REPO_MODEL,
 			                         .sort = (enum hub_sort)sort,
