@@ -390,8 +390,11 @@ AVX2 INLINE __m256i gv_levels(uint32_t t, const uint8_t *p, int j)
 		if (j & 1)
 			v = _mm256_srli_epi16(v, 4);
 		const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(p + 16));
-		const __m256i h = _mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1));
-		return _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi16(h, 4));
+		/* bit j of each byte moved to bit 4 (bits crossing bytes fall outside) */
+		const __m256i h = _mm256_and_si256(j <= 4 ? _mm256_slli_epi16(qh, 4 - j)
+		                                          : _mm256_srli_epi16(qh, j - 4),
+		                                   _mm256_set1_epi8(0x10));
+		return _mm256_or_si256(_mm256_and_si256(v, m4), h);
 	}
 	case TENSOR_Q6_K: {
 		/* elements 32 j.. of the super-block: blocks 2j and 2j + 1 of 16 */
@@ -402,8 +405,11 @@ AVX2 INLINE __m256i gv_levels(uint32_t t, const uint8_t *p, int j)
 			lo = _mm256_srli_epi16(lo, 4);
 		lo = _mm256_and_si256(lo, m4);
 		__m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 128 + 32 * h));
-		hi = _mm256_and_si256(_mm256_srli_epi16(hi, 2 * k), _mm256_set1_epi8(3));
-		return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+		/* bits 2k, 2k+1 of each byte moved to bits 4, 5 */
+		hi = _mm256_and_si256(k <= 2 ? _mm256_slli_epi16(hi, 4 - 2 * k)
+		                             : _mm256_srli_epi16(hi, 2),
+		                      _mm256_set1_epi8(0x30));
+		return _mm256_or_si256(lo, hi);
 	}
 	default: return _mm256_setzero_si256();
 	}
@@ -438,9 +444,19 @@ AVX2 INLINE void gv_unit(const int NC, uint32_t t, const uint8_t *p, size_t rb, 
 			const __m256i l0 = gv_levels(t, p + rb * (size_t)(4 * q + 2 * pr), j);
 			const __m256i l1 = gv_levels(t, p + rb * (size_t)(4 * q + 2 * pr + 1), j);
 #pragma GCC unroll 4
-			for (int c = 0; c < NC; c++)
-				h[pr][c] = _mm256_hadd_epi32(gv_madd(t, l0, x[c]),
-				                             gv_madd(t, l1, x[c]));
+			for (int c = 0; c < NC; c++) {
+				if (t == TENSOR_Q8_0) {
+					h[pr][c] = _mm256_hadd_epi32(gv_madd(t, l0, x[c]),
+					                             gv_madd(t, l1, x[c]));
+				} else {
+					/* levels <= 63, |x| <= 128: 4 products fit an int16 */
+					const __m256i ones = _mm256_set1_epi16(1);
+					h[pr][c] = _mm256_madd_epi16(
+					        _mm256_hadd_epi16(_mm256_maddubs_epi16(l0, x[c]),
+					                          _mm256_maddubs_epi16(l1, x[c])),
+					        ones);
+				}
+			}
 		}
 #pragma GCC unroll 4
 		for (int c = 0; c < NC; c++) /* [r0 r1 r2 r3 lanes 0-3 | the same, 4-7] */
