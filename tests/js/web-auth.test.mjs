@@ -306,6 +306,33 @@ test("W8: next only redirects to same-origin paths, on sign-in and sign-out", { 
   }
 });
 
+// Behind a TLS proxy (public URL https://): pages carry HSTS and the session
+// cookie is Secure; on plain http (the server above) there is no HSTS.
+test("W7 on TLS: HSTS on pages and a Secure session cookie when the public URL is https", { skip }, async () => {
+  assert.equal((await api(srv.url, "GET", "/")).header("strict-transport-security"), null);
+  const s2 = await startServer({ publicUrl: "https://127.0.0.1:PORT" });
+  try {
+    await userCreate(s2.dataDir, "alice");
+    const t = await tokenCreate(s2.dataDir, "alice", { role: "read" });
+    const pub = `https://127.0.0.1:${new URL(s2.url).port}`;
+    for (const p of ["/", "/models", "/login", "/chat"]) {
+      const r = await api(s2.url, "GET", p);
+      assert.match(r.header("strict-transport-security") ?? "", /max-age=\d{7,}/, p);
+    }
+    const r = await api(s2.url, "POST", "/login", {
+      headers: { Origin: pub, "Content-Type": "application/x-www-form-urlencoded" }, body: `token=${t}&next=%2F` });
+    assert.equal(r.status, 303, r.describe());
+    const cookie = r.header("set-cookie");
+    assert.match(cookie, /huddle_session=[0-9a-f]{64}/);
+    for (const flag of ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"]) assert.ok(cookie.split("; ").includes(flag), `${flag} in ${cookie}`);
+    const bad = await api(s2.url, "POST", "/login", {
+      headers: { Origin: "https://evil.example", "Content-Type": "application/x-www-form-urlencoded" }, body: `token=${t}&next=%2F` });
+    assert.equal(bad.status, 403);
+  } finally {
+    assert.equal((await s2.stop()).code, 0);
+  }
+});
+
 test("W4: no reflected CORS, with or without credentials", { skip }, async () => {
   const cookie = await cookieHeader(b.context, srv.url);
   for (const origin of ["https://evil", "null", `https://hub.evil`, srv.url + ".evil"]) {
