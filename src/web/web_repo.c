@@ -551,11 +551,11 @@ void web_repo_tree(struct http_req *req)
 			web_put_size(b, te->size);
 			if (te->is_lfs)
 				buf_puts(b, " <span class=\"badge lfs\">LFS</span>");
-			web_html(
-			        b,
-			        "</td><td class=\"dl\"><a href=\"%s\" title=\"Download\" "
-			        "download>&#8595;</a></td>",
-			        web_repo_sub(&x, ref.type, info.repo.id, "resolve", rev, te->path));
+			web_html(b,
+			         "</td><td class=\"dl\"><a href=\"%s\" title=\"Download\" "
+			         "download=\"%s\">&#8595;</a></td>",
+			         web_repo_sub(&x, ref.type, info.repo.id, "resolve", rev, te->path),
+			         base);
 		}
 		buf_puts(b, "<td class=\"last\">");
 		if (te->has_last_commit) {
@@ -650,8 +650,11 @@ void web_repo_blob(struct http_req *req)
 	}
 	web_html(b, "<span class=\"actions\"><a href=\"%s\">raw</a>",
 	         web_repo_sub(&x, ref.type, info.repo.id, "raw", rev, path));
-	web_html(b, "<a href=\"%s?download=true\" download>download</a></span></div>",
-	         web_repo_sub(&x, ref.type, info.repo.id, "resolve", rev, path));
+	/* the file's own name: without one, the browser names a text file
+	 * after its type ("train.csv" became "train.txt") */
+	web_html(b, "<a href=\"%s?download=true\" download=\"%s\">download</a></span></div>",
+	         web_repo_sub(&x, ref.type, info.repo.id, "resolve", rev, path),
+	         strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	if (te->is_lfs)
 		web_html(b,
 		         "<div class=\"lfs-info\"><p>This file is stored with Git LFS.</p><dl>"

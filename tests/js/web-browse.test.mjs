@@ -428,6 +428,10 @@ test("URL scheme: tags, a branch with a slash, dataset pages; sidebar tags, lang
   await page.goto(`${srv.url}/datasets/${dataset}/blob/main/data/train.csv`);
   assert.equal((await page.locator(".code-view pre.code").textContent()).trim(), "a,b\n1,2");
   assert.equal(await page.locator(".blob-head a:text-is('raw')").getAttribute("href"), `/datasets/${dataset}/raw/main/data/train.csv`);
+  // the download link saves the file
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click(".blob-head a[download]")]);
+  assert.equal(dl.suggestedFilename(), "train.csv");
+  assert.equal(fs.readFileSync(await dl.path(), "utf8"), "a,b\n1,2\n");
   await page.goto(`${srv.url}/datasets/${dataset}/commits/main`);
   assert.ok((await page.locator("ol.commits .title").count()) >= 1);
 
