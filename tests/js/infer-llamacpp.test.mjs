@@ -10,9 +10,10 @@
 //    within a per-type tolerance, and the top-1 token is the same.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { STORIES, huddle, huddleProbs, refModel, tmpDir } from "./lib/infer-ref.mjs";
+import { HUDDLE_BIN, STORIES, huddle, huddleProbs, refModel, tmpDir } from "./lib/infer-ref.mjs";
 
 const PROMPTS = [
   "Once upon a time",
@@ -89,6 +90,49 @@ describe("huddle run: seeds, limits and bad input", () => {
     assert.equal(ids(a).length, 40);
   });
 
+  test("--top-k 1, --top-p 0 and --min-p 1 leave only the best token: greedy at any temperature", async () => {
+    const base = ["run", STORIES, "-p", "One day, a big red ball", "-n", "60", "--print-ids", "-t", "1"];
+    const greedy = await huddle(...base, "--temp", "0");
+    const hot = ["--temp", "5", "--seed", "3", "--top-k", "0", "--top-p", "1", "--min-p", "0"];
+    // sampling at temperature 5 over the whole vocabulary is far from greedy
+    assert.notEqual(await huddle(...base, ...hot), greedy);
+    for (const only of [["--top-k", "1"], ["--top-p", "0"], ["--min-p", "1"]])
+      assert.equal(await huddle(...base, ...hot, ...only), greedy, only.join(" "));
+  });
+
+  test("--ctx bounds prompt + completion", async () => {
+    const ref = await refModel(STORIES);
+    let want;
+    try {
+      want = await ref.greedy([ref.bos, ...ref.tokenize("Once upon a time")], 40);
+    } finally {
+      await ref.close();
+    }
+    const got = ids(await huddle("run", STORIES, "-p", "Once upon a time", "--temp", "0", "--ctx", "40", "--print-ids", "-t", "1"));
+    assert.deepEqual(got, want);
+    assert.equal(got.length, 41 - 5); // 5 prompt tokens, 40 positions, the last sampled token printed
+  });
+
+  test("the completion is streamed: the first piece arrives while generation goes on", async () => {
+    const file = path.join(dir, "stream.gguf");
+    await huddle("gen-model", file, "--dim", "256", "--ff", "512", "--layers", "4", "--heads", "4", "--kv-heads", "2", "--ctx", "4096", "--type", "q8_0", "--seed", "3");
+    const full = await huddle("run", file, "-p", "hello", "--temp", "0", "-n", "3000", "-t", "1");
+    assert.ok(full.length > 2000, `${full.length} bytes for 3000 tokens`);
+    const child = spawn(HUDDLE_BIN, ["run", file, "-p", "hello", "--temp", "0", "-n", "3000", "-t", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+    const first = await new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.stdout.once("data", (d) => {
+        resolve({ bytes: d.length, running: child.exitCode === null && child.signalCode === null });
+        child.kill("SIGKILL");
+      });
+    });
+    const [, signal] = await new Promise((resolve) => child.on("close", (...a) => resolve(a)));
+    // a buffered writer would deliver 4 KiB (or everything) at a time, at the end
+    assert.ok(first.bytes < 256, `first chunk of ${first.bytes} bytes`);
+    assert.ok(first.running, "huddle run had already exited when its first output arrived");
+    assert.equal(signal, "SIGKILL");
+  });
+
   test("-n bounds the completion; the repetition penalty changes greedy output", async () => {
     const base = ["run", STORIES, "-p", "Once upon a time", "--temp", "0", "--print-ids", "-t", "1"];
     assert.equal(ids(await huddle(...base, "-n", "5")).length, 5);
@@ -104,6 +148,8 @@ describe("huddle run: seeds, limits and bad input", () => {
     await assert.rejects(huddle("run", bad, "-p", "x"), /gguf: .*(truncated|past the end)/);
     await assert.rejects(huddle("bench", bad), /gguf: /);
     await assert.rejects(huddle("run", STORIES, "-p", "x", "--ctx", "100000"), /trained context/);
+    for (const bad of [["--top-p", "2"], ["--min-p", "-0.1"], ["--temp", "nan"], ["--top-k", "-1"], ["-n", "x"], ["--seed", "-5"], ["--repeat-penalty", "0"]])
+      await assert.rejects(huddle("run", STORIES, "-p", "x", ...bad), (e) => e.code === 2 && /huddle run: /.test(e.message), bad.join(" "));
     await assert.rejects(huddle("run", STORIES, "--tokens", "1 99999", "--dump-probs", path.join(dir, "p.bin")), /bad token id/);
   });
 
