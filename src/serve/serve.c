@@ -63,7 +63,9 @@ const char *serve_flags_help(void)
 	       "  --max-queue N                 waiting requests per model, then 429 (64)\n"
 	       "  --max-requests-per-caller N   unfinished requests per caller, then 429 (32)\n"
 	       "  --max-tokens-limit N          largest max_tokens accepted (default: context)\n"
-	       "  --allow-anonymous-inference   let callers without a token use public models\n";
+	       "  --allow-anonymous-inference   let callers without a token use public models\n"
+	       "Chat completions use the GGUF's tokenizer.chat_template; a model without one is\n"
+	       "prompted in ChatML (`huddle chat-template --print-default` shows it).\n";
 }
 
 int serve_flag_is_bool(const char *name)

@@ -15,7 +15,7 @@ import path from "node:path";
 import { startServer, userCreate, tokenCreate } from "./lib/huddle.mjs";
 import { api } from "./lib/http.mjs";
 import { tmpDir } from "./lib/util.mjs";
-import { STORIES, sse, runGreedy } from "./serve-util.mjs";
+import { STORIES, sse, run, runGreedy } from "./serve-util.mjs";
 
 const skip = fs.existsSync(STORIES) ? false : `no model at ${STORIES}`;
 const MiB = 1048576;
@@ -131,6 +131,8 @@ describe("inference: zero-config choices, flags and request fields", { skip }, (
       assert.equal(chat.json.choices[0].message.content, cmpl.json.choices[0].text);
       const tk = await post("/tokenize", { model: "m", prompt: text });
       assert.equal(tk.json.count, chat.json.usage.prompt_tokens);
+      // documented where the flags are
+      assert.match((await run(["serve", "--help"])).stdout, /without one is\s+prompted in ChatML/);
     });
 
     it("max_completion_tokens (chat) bounds the answer like max_tokens", async () => {
