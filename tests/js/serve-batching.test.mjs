@@ -112,6 +112,26 @@ describe("inference: continuous batching and limits", () => {
     }
   });
 
+  it("streams whose readers never read hold no slot, and others are still served (I2 slowloris)", async () => {
+    const m0 = await metrics(srv.url);
+    const acs = [], readers = [];
+    for (let i = 0; i < 4; i++) {
+      const ac = new AbortController();
+      acs.push(ac);
+      // the response's headers arrive, its body is never read
+      readers.push(await fetch(srv.url + "/v1/completions", { method: "POST", signal: ac.signal, headers: { Authorization: `Bearer ${tok}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ model: "m", prompt: `slow reader ${i}`, max_tokens: 300, temperature: 0, logit_bias: NOEOS, stream: true }) }));
+    }
+    for (const r of readers) assert.equal(r.status, 200);
+    const b = await api(srv.url, "POST", "/v1/completions", { token: tok2, json: { model: "m", prompt: "bob is served", max_tokens: 8, temperature: 0 } });
+    assert.equal(b.status, 200, b.describe());
+    // generation does not wait for the readers: the slots are free again
+    await waitFor(async () => (await metrics(srv.url)).huddle_slots_busy === 0, { timeout: slow(30000) });
+    const m1 = await metrics(srv.url);
+    assert.ok(m1.huddle_generation_tokens_total - m0.huddle_generation_tokens_total >= 4 * 300 + 8);
+    for (const ac of acs) ac.abort();
+  });
+
   it("the prefix cache helps the same caller, never another one (I4)", async () => {
     const long = "the shared system prompt says many things ".repeat(12);
     const req = { model: "m", messages: [{ role: "system", content: long }, { role: "user", content: "alice's secret question" }], max_tokens: 8, temperature: 0, logit_bias: NOEOS };
