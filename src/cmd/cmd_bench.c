@@ -311,10 +311,15 @@ int cmd_gen_model(const struct cmd_env *env, int argc, char **argv)
 		struct {
 			const char *opt;
 			int32_t *dst;
-		} ints[] = {
-		        {"--dim", &g.n_embd},   {"--layers", &g.n_layer},     {"--ff", &g.n_ff},
-		        {"--heads", &g.n_head}, {"--kv-heads", &g.n_head_kv}, {"--ctx", &g.n_ctx},
-		        {"--vocab", &g.n_vocab}};
+		} ints[] = {{"--dim", &g.n_embd},
+		            {"--layers", &g.n_layer},
+		            {"--ff", &g.n_ff},
+		            {"--heads", &g.n_head},
+		            {"--kv-heads", &g.n_head_kv},
+		            {"--ctx", &g.n_ctx},
+		            {"--vocab", &g.n_vocab},
+		            {"--head-dim", &g.head_dim},
+		            {"--rope-dim", &g.n_rot}};
 		int done = 0;
 		for (size_t k = 0; k < ARRAY_SIZE(ints) && !done; k++)
 			if (!strcmp(a, ints[k].opt)) {

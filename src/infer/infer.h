@@ -172,6 +172,8 @@ struct infer_gen_spec {
 	enum infer_rope_scaling rope_scaling;
 	float rope_scale_factor;
 	int rope_type_absent; /* write rope.scaling.factor without rope.scaling.type */
+	int32_t head_dim; /* 0: n_embd / n_head; else written as attention.key/value_length */
+	int32_t n_rot; /* rope.dimension_count; 0: the head size */
 	int rope_freqs; /* write a llama3-style rope_freqs tensor */
 	float weight_scale; /* multiplies the weights' std (1 = 1/sqrt(fan-in)) */
 	uint64_t seed;

@@ -125,10 +125,13 @@ static int read_hparams(struct loader *L)
 	hp->n_rot = hp->head_dim;
 	if ((rc = get_u32_opt(L, "rope.dimension_count", &hp->n_rot)))
 		return rc;
-	if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
-		return hd_fail(L->err, L->err_size, HD_ECORRUPT,
-		               "model: rope.dimension_count %d must be even and at most %d",
-		               hp->n_rot, hp->head_dim);
+	/* llama.cpp refuses partial rotary for both architectures (llama at
+	 * load, qwen2 by an assertion in its graph): so do we */
+	if (hp->n_rot != hp->head_dim)
+		return hd_fail(L->err, L->err_size, HD_EUNSUPPORTED,
+		               "model: rope.dimension_count %d differs from the head size %d "
+		               "(partial rotary is not supported for %s)",
+		               hp->n_rot, hp->head_dim, L->arch);
 
 	hp->norm_eps = 1e-5f;
 	hp->rope_base = 10000.0f;

@@ -214,13 +214,19 @@ int infer_gen_model(const struct infer_gen_spec *g, const char *path, char *err,
 	int rc = 0;
 
 	if (g->n_embd <= 0 || g->n_layer <= 0 || g->n_ff <= 0 || g->n_head <= 0 ||
-	    g->n_head_kv <= 0 || g->n_head % g->n_head_kv || g->n_embd % g->n_head ||
-	    (g->n_embd / g->n_head) % 2 || g->n_vocab < 300 || g->n_ctx <= 0)
+	    g->n_head_kv <= 0 || g->n_head % g->n_head_kv ||
+	    (!g->head_dim && g->n_embd % g->n_head) || g->head_dim < 0 || g->head_dim > 1024 ||
+	    g->n_vocab < 300 || g->n_ctx <= 0)
 		return hd_fail(err, err_size, HD_EINVAL,
-		               "gen: bad shape (heads must divide the width, even head size, "
-		               "vocabulary of at least 300)");
-	const int32_t hd = g->n_embd / g->n_head;
-	const int64_t n_q = g->n_embd, n_kv = (int64_t)g->n_head_kv * hd;
+		               "gen: bad shape (heads must divide the width unless the head size "
+		               "is given, vocabulary of at least 300)");
+	const int32_t hd = g->head_dim ? g->head_dim : g->n_embd / g->n_head;
+	const int32_t n_rot = g->n_rot ? g->n_rot : hd;
+	if (hd % 2 || n_rot % 2 || n_rot > hd || n_rot < 0)
+		return hd_fail(err, err_size, HD_EINVAL,
+		               "gen: the head size and the rotated dimensions must be even, the "
+		               "latter at most the former");
+	const int64_t n_q = (int64_t)g->n_head * hd, n_kv = (int64_t)g->n_head_kv * hd;
 
 	w = gguf_writer_new();
 	gguf_writer_set_str(w, "general.architecture", arch);
@@ -234,7 +240,11 @@ int infer_gen_model(const struct infer_gen_spec *g, const char *path, char *err,
 	gguf_writer_set_u32(w, K("attention.head_count_kv"), (uint32_t)g->n_head_kv);
 	gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
 	gguf_writer_set_f32(w, K("rope.freq_base"), g->rope_base);
-	gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)hd);
+	gguf_writer_set_u32(w, K("rope.dimension_count"), (uint32_t)n_rot);
+	if (g->head_dim) {
+		gguf_writer_set_u32(w, K("attention.key_length"), (uint32_t)hd);
+		gguf_writer_set_u32(w, K("attention.value_length"), (uint32_t)hd);
+	}
 	gguf_writer_set_u32(w, K("vocab_size"), (uint32_t)g->n_vocab);
 	if (g->rope_scaling != INFER_ROPE_SCALING_NONE) {
 		if (!g->rope_type_absent)
@@ -270,7 +280,7 @@ int infer_gen_model(const struct infer_gen_spec *g, const char *path, char *err,
 		T("output.weight%.0d", 0, GEN_MATRIX, g->q4_k_m ? TENSOR_Q6_K : g->type_out,
 		  g->n_embd, g->n_vocab, 4.0f * ws / sqrtf((float)g->n_embd));
 	if (g->rope_freqs && g->arch == INFER_ARCH_LLAMA)
-		T("rope_freqs.weight%.0d", 0, GEN_FREQS, TENSOR_F32, hd / 2, 1, 0);
+		T("rope_freqs.weight%.0d", 0, GEN_FREQS, TENSOR_F32, n_rot / 2, 1, 0);
 	for (int32_t l = 0; l < g->n_layer; l++) {
 		const uint32_t tv = g->q4_k_m && more_bits(l, g->n_layer) ? TENSOR_Q6_K : ty;
 		const float se = ws / sqrtf((float)g->n_embd), sf = ws / sqrtf((float)g->n_ff);

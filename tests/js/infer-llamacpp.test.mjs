@@ -209,6 +209,9 @@ const MODELS = [
   ["f32 rope.scaling.factor 4 with no scaling type", ["--type", "f32", "--rope-scaling", "untyped", "--rope-factor", "4"], "f32"],
   // yarn with a factor below 1: llama.cpp keeps the magnitudes (no 1 + 0.1 ln f shrink)
   ["f32 yarn rope scaling x0.5", ["--type", "f32", "--rope-scaling", "yarn", "--rope-factor", "0.5"], "f32"],
+  // attention.key_length/value_length: heads of 32 on a width of 64 (4 heads: q is 128 wide)
+  ["f32 llama head size 32 on width 64 (key_length), GQA 4/2", ["--type", "f32", "--dim", "64", "--ff", "96", "--heads", "4", "--kv-heads", "2", "--head-dim", "32"], "f32"],
+  ["q8_0 llama head size 24 on width 64, MQA", ["--type", "q8_0", "--dim", "64", "--ff", "96", "--heads", "4", "--kv-heads", "1", "--head-dim", "24"], "q8_0"],
 ];
 
 // 32 token ids: BOS then a fixed pseudo-random walk over the vocabulary

@@ -422,6 +422,39 @@ static void rope_case(const char *name, enum infer_rope_scaling type, int type_a
 	free(path);
 }
 
+/* Partial rotary is refused, as llama.cpp refuses it for llama and qwen2;
+ * a head size set by attention.key_length loads. */
+static void test_head_size_keys(void)
+{
+	struct infer_gen_spec g;
+	char err[256] = "";
+	char *path = xasprintf("%s/hs.gguf", tmpdir);
+	struct infer_model *m = NULL;
+	infer_gen_spec_default(&g);
+	g.n_ctx = 64;
+	g.head_dim = 24; /* 4 heads of 24 on a width of 64 */
+	CHECK_EQ_INT(infer_gen_model(&g, path, err, sizeof(err)), 0);
+	CHECK_EQ_INT(infer_model_load(path, &m, err, sizeof(err)), 0);
+	if (m) {
+		CHECK_EQ_INT(infer_model_hparams(m)->head_dim, 24);
+		CHECK_EQ_INT(infer_model_hparams(m)->n_rot, 24);
+		infer_model_free(m);
+		m = NULL;
+	}
+	for (int arch = INFER_ARCH_LLAMA; arch <= INFER_ARCH_QWEN2; arch++) {
+		infer_gen_spec_default(&g);
+		g.n_ctx = 64;
+		g.arch = (enum infer_arch)arch;
+		g.n_rot = 8; /* of 16 */
+		CHECK_EQ_INT(infer_gen_model(&g, path, err, sizeof(err)), 0);
+		err[0] = 0;
+		CHECK_EQ_INT(infer_model_load(path, &m, err, sizeof(err)), HD_EUNSUPPORTED);
+		CHECK(m == NULL && strstr(err, "rope.dimension_count 8") != NULL);
+	}
+	unlink(path);
+	free(path);
+}
+
 static void test_rope_scaling_keys(void)
 {
 	rope_case("r-none.gguf", INFER_ROPE_SCALING_NONE, 0, 4, INFER_ROPE_SCALING_NONE, 1, 0, 1);
@@ -596,6 +629,7 @@ int main(void)
 		return 1;
 	RUN(test_hparams);
 	RUN(test_rope_scaling_keys);
+	RUN(test_head_size_keys);
 	RUN(test_reference);
 	RUN(test_batching);
 	RUN(test_fused_matmuls);
