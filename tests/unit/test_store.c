@@ -184,6 +184,52 @@ static void *pool_worker(void *p)
 	return NULL;
 }
 
+/* A schema 1 database (before the per-day download counts) is brought to
+ * schema 2 in place, keeping its rows; a newer schema than this build knows
+ * is refused with a clear error. */
+static void test_schema_migration(void)
+{
+	char *dir = tmp_dir(), err[256];
+	struct store *st;
+	struct store_db *db;
+	int64_t v = 0;
+
+	CHECK_EQ_INT(store_open(dir, &st, err, sizeof(err)), 0);
+	db = store_db_get(st);
+	CHECK_EQ_INT(store_query_i64(db, &v, "PRAGMA user_version", NULL), 0);
+	CHECK_EQ_INT(v, 2);
+	CHECK_EQ_INT(store_exec(db,
+	                        "INSERT INTO accounts(kind, name, name_key, created)"
+	                        " VALUES (0, 'old', 'old', 1)",
+	                        NULL),
+	             1);
+	/* what a schema 1 database looks like */
+	CHECK(store_exec(db, "DROP TABLE repo_downloads_daily", NULL) >= 0);
+	CHECK(store_exec(db, "PRAGMA user_version=1", NULL) >= 0);
+	store_db_put(st, db);
+	store_close(st);
+
+	CHECK_EQ_INT(store_open(dir, &st, err, sizeof(err)), 0);
+	db = store_db_get(st);
+	CHECK_EQ_INT(store_query_i64(db, &v, "PRAGMA user_version", NULL), 0);
+	CHECK_EQ_INT(v, 2);
+	CHECK_EQ_INT(store_query_i64(db, &v, "SELECT count(*) FROM repo_downloads_daily", NULL), 0);
+	CHECK_EQ_INT(v, 0);
+	CHECK_EQ_INT(
+	        store_query_i64(db, &v, "SELECT count(*) FROM accounts WHERE name = 'old'", NULL),
+	        0);
+	CHECK_EQ_INT(v, 1);
+	CHECK(store_exec(db, "PRAGMA user_version=3", NULL) >= 0);
+	store_db_put(st, db);
+	store_close(st);
+
+	err[0] = 0;
+	CHECK(store_open(dir, &st, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "newer") != NULL);
+	fs_rm_rf(dir);
+	free(dir);
+}
+
 static void test_db_threads(void)
 {
 	char *dir = tmp_dir(), err[256];
@@ -369,6 +415,7 @@ int main(void)
 	log_min_level = LOG_WARN;
 	RUN(test_open_layout);
 	RUN(test_db_statements);
+	RUN(test_schema_migration);
 	RUN(test_db_threads);
 	RUN(test_blob_roundtrip);
 	RUN(test_blob_verification);
