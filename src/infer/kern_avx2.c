@@ -244,24 +244,49 @@ AVX2 INLINE void tile_int_nc(const int NC, const int G, const int wide, int mr,
 			is[c] = wide ? _mm256_slli_epi32(_mm256_set1_epi32(xs[b]), 7)
 			             : _mm256_setzero_si256();
 		}
+		if (!wide) {
+			/* levels <= 31 (<= 63 for G = 16, Q6_K): 8 (4) products of
+			 * |x| <= 128 fit an int16, so groups add up before widening */
+			const int ch = G == 16 ? 2 : 4;
 #pragma GCC unroll 8
-		for (int g = 0; g < G / 4; g++) {
-			const __m256i wg = _mm256_loadu_si256((const __m256i *)(wb + 32 * g));
-			__m256i wa = wg, ws = wg;
-			if (wide) {
-				ws = _mm256_xor_si256(wg, _mm256_set1_epi8((char)0x80));
-				wa = _mm256_abs_epi8(ws);
+			for (int g0 = 0; g0 < G / 4; g0 += ch) {
+				__m256i s16[NC2];
+#pragma GCC unroll 8
+				for (int g = g0; g < g0 + ch; g++) {
+					const __m256i wg =
+					        _mm256_loadu_si256((const __m256i *)(wb + 32 * g));
+#pragma GCC unroll 8
+					for (int c = 0; c < NC; c++) {
+						int32_t xv;
+						memcpy(&xv, x + c * st + G * b + 4 * g, 4);
+						const __m256i p = _mm256_maddubs_epi16(
+						        wg, _mm256_set1_epi32(xv));
+						s16[c] = g == g0 ? p : _mm256_add_epi16(s16[c], p);
+					}
+				}
+#pragma GCC unroll 8
+				for (int c = 0; c < NC; c++)
+					is[c] = _mm256_add_epi32(is[c],
+					                         _mm256_madd_epi16(s16[c], ones));
 			}
+		} else {
 #pragma GCC unroll 8
-			for (int c = 0; c < NC; c++) {
-				int32_t xv;
-				memcpy(&xv, x + c * st + G * b + 4 * g, 4);
-				__m256i xb = _mm256_set1_epi32(xv);
-				if (wide)
-					xb = _mm256_sign_epi8(xb, ws);
-				is[c] = _mm256_add_epi32(
-				        is[c],
-				        _mm256_madd_epi16(_mm256_maddubs_epi16(wa, xb), ones));
+			for (int g = 0; g < G / 4; g++) {
+				const __m256i wg =
+				        _mm256_loadu_si256((const __m256i *)(wb + 32 * g));
+				const __m256i ws =
+				        _mm256_xor_si256(wg, _mm256_set1_epi8((char)0x80));
+				const __m256i wa = _mm256_abs_epi8(ws);
+#pragma GCC unroll 8
+				for (int c = 0; c < NC; c++) {
+					int32_t xv;
+					memcpy(&xv, x + c * st + G * b + 4 * g, 4);
+					const __m256i xb =
+					        _mm256_sign_epi8(_mm256_set1_epi32(xv), ws);
+					is[c] = _mm256_add_epi32(
+					        is[c], _mm256_madd_epi16(
+					                       _mm256_maddubs_epi16(wa, xb), ones));
+				}
 			}
 		}
 		const __m256 dw = _mm256_loadu_ps(kern_cfptr(wb + R2 * G));
