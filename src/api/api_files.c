@@ -68,7 +68,9 @@ static void file_headers(struct http_req *req, const struct hub_file *f, const c
 	http_resp_header(req, "Accept-Ranges", "bytes");
 	http_resp_header(req, "X-Content-Type-Options", "nosniff");
 	http_resp_header(req, "Cache-Control", "private, max-age=0, must-revalidate");
-	if (!inline_type(path)) {
+	/* ?download=true asks for an attachment whatever the type, as the Hub
+	 * answers it. */
+	if (!inline_type(path) || http_req_query_bool(req, "download")) {
 		struct buf b = BUF_INIT;
 		buf_puts(&b, "attachment; filename*=UTF-8''");
 		http_pct_encode(&b, base ? base + 1 : path, 0);

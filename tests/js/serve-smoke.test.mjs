@@ -110,6 +110,10 @@ describe("huddle serve: the HTTP layer", () => {
     assert.equal(txt.header("x-content-type-options"), "nosniff");
     assert.equal(txt.header("content-disposition"), null);
     assert.match(txt.header("content-type") ?? "", /^text\/plain/);
+    // ?download=true makes any file an attachment, as the Hub answers it
+    const dl = await api(B, "GET", `/${REPO}/resolve/main/notes.txt?download=true`);
+    assert.equal(dl.status, 200);
+    assert.match(dl.header("content-disposition") ?? "", /^attachment; filename\*=UTF-8''notes\.txt$/, dl.describe());
   });
 
   it("downloads: a whole-file GET through resolve counts once; HEAD, probes and raw do not", async () => {
