@@ -17,7 +17,6 @@ import { api } from "./lib/http.mjs";
 import { tmpDir } from "./lib/util.mjs";
 import { STORIES, sse, run, runGreedy } from "./serve-util.mjs";
 
-const skip = fs.existsSync(STORIES) ? false : `no model at ${STORIES}`;
 const MiB = 1048576;
 const NOEOS = { 2: -100 };
 
@@ -36,7 +35,7 @@ function usableRam() {
   return ram;
 }
 
-describe("inference: zero-config choices, flags and request fields", { skip }, () => {
+describe("inference: zero-config choices, flags and request fields", () => {
   let dir, file;
 
   before(() => {

@@ -17,9 +17,8 @@ import { tmpDir } from "./lib/util.mjs";
 import { STORIES, runGreedy, dumpProbs, metrics, sse, run, genModel } from "./serve-util.mjs";
 
 const MODEL = "stories260K";
-const skip = fs.existsSync(STORIES) ? false : `no model at ${STORIES}`;
 
-describe("inference: the OpenAI API with the npm clients", { skip }, () => {
+describe("inference: the OpenAI API with the npm clients", () => {
   let srv, token, oa, dir;
 
   before(async () => {

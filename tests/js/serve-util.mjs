@@ -9,7 +9,9 @@ import { HUDDLE_BIN } from "./lib/huddle.mjs";
 import { slow, sleep } from "./lib/util.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const STORIES = process.env.HUDDLE_STORIES260K || path.resolve(here, "../../../shared/data/models/stories260K.gguf");
+// The shared test data (scripts/check sets HUDDLE_SHARED_DATA), else beside the checkout.
+export const SHARED_DATA = process.env.HUDDLE_SHARED_DATA || path.resolve(here, "../../../shared/data");
+export const STORIES = process.env.HUDDLE_STORIES260K || path.join(SHARED_DATA, "models/stories260K.gguf");
 
 export function run(args, { input, timeout = slow(120000) } = {}) {
   return new Promise((resolve, reject) => {
