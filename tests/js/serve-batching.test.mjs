@@ -196,4 +196,28 @@ describe("inference: a full queue and a caller over its share get 429 (I2)", () 
     const m = await metrics(srv.url);
     assert.ok(m.huddle_requests_rejected_total >= 2);
   });
+
+  it("a queued request whose client leaves is dropped from the queue (I3)", async () => {
+    await waitFor(async () => (await metrics(srv.url)).huddle_slots_busy === 0);
+    const long = { model: "m", prompt: "a long one", max_tokens: 1500, temperature: 0, logit_bias: NOEOS, stream: true };
+    const acs = [new AbortController(), new AbortController(), new AbortController()];
+    const running = [tok, tok].map((t, i) => sse(srv.url, "/v1/completions", long, { token: t, signal: acs[i].signal }).catch(() => null));
+    await waitFor(async () => (await metrics(srv.url)).huddle_slots_busy === 2);
+    const m0 = await metrics(srv.url);
+    const queued = api(srv.url, "POST", "/v1/completions", { token: tok2, json: { ...long, stream: false }, signal: acs[2].signal }).catch((e) => e);
+    await waitFor(async () => (await metrics(srv.url)).huddle_queue_depth === 1);
+    acs[2].abort();
+    await queued;
+    await waitFor(async () => (await metrics(srv.url)).huddle_queue_depth === 0, { timeout: slow(2000) });
+    const m1 = await metrics(srv.url);
+    assert.equal(m1.huddle_requests_cancelled_total, m0.huddle_requests_cancelled_total + 1);
+    assert.equal(m1.huddle_slots_busy, 2, "the running ones go on");
+    // a slot that frees serves the next request at once
+    acs[0].abort();
+    await waitFor(async () => (await metrics(srv.url)).huddle_slots_busy === 1);
+    const again = await api(srv.url, "POST", "/v1/completions", { token: tok2, json: { model: "m", prompt: "y", max_tokens: 2 } });
+    assert.equal(again.status, 200, again.describe());
+    acs[1].abort();
+    await Promise.all(running);
+  });
 });
