@@ -20,6 +20,7 @@
 #include "web/web_int.h"
 #include "store/store.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -286,13 +287,43 @@ void web_cookie_clear(struct web_ctx *x)
 
 /* ---- origin checks and CSRF -------------------------------------------------------- */
 
+/* 1 if a Host header names this machine by address ("127.0.0.1:8080",
+ * "[::1]", "10.0.0.5") or as "localhost". A DNS name could be an attacker's
+ * that resolves to us (DNS rebinding): an origin built from it proves
+ * nothing, so only the public URL's origin is trusted for names. */
+static int host_is_address(const char *host)
+{
+	char name[64];
+	const char *end;
+	size_t n;
+	unsigned char addr[16];
+
+	if (*host == '[') {
+		end = strchr(host, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return 0;
+		host++;
+	} else {
+		end = strchr(host, ':');
+		if (!end)
+			end = host + strlen(host);
+	}
+	n = (size_t)(end - host);
+	if (n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, host, n);
+	name[n] = 0;
+	return !strcasecmp(name, "localhost") || inet_pton(AF_INET, name, addr) == 1 ||
+	       inet_pton(AF_INET6, name, addr) == 1;
+}
+
 static int origin_is_ours(struct web_ctx *x, const char *o, size_t n)
 {
 	const char *host = http_req_header(x->req, "Host");
 
 	if (strlen(x->u->origin) == n && !strncasecmp(o, x->u->origin, n))
 		return 1;
-	if (host && *host) {
+	if (host && *host && host_is_address(host)) {
 		size_t hn = strlen(host);
 		if (n == 7 + hn && !strncasecmp(o, "http://", 7) && !strncasecmp(o + 7, host, hn))
 			return 1;
