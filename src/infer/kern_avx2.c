@@ -6,7 +6,12 @@
  *
  * Each computes exactly what its scalar twin in kern.c computes (see
  * kern_impl.h for the layouts and the order of operations). The int tile
- * holds 8 weight rows, one per 32-bit lane.
+ * holds 8 weight rows, one per 32-bit lane. Generation (one to three
+ * activation rows) has fused kernels that read the GGUF blocks directly:
+ * gemv8 for the block-quantized types (rows read one by one, their exact
+ * block sums folded into one lane per row by a VPHADDD tree) and
+ * gemv_float_rows for F16/BF16/F32; tests/unit/test_kern_avx2.c checks them
+ * against unpack + tile bit for bit.
  */
 #include "infer/kern_impl.h"
 
