@@ -355,25 +355,19 @@ AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, cons
  * a 32-element unit meet the activation bytes in VPMADDUBSW + VPMADDWD (8
  * partial sums a row), and a tree of VPHADDD folds the 8 rows' partials into
  * one vector holding each row's exact block sum in its lane, which is the
- * tile's layout; the scales of 8 rows are gathered into lanes the same way.
+ * tile's layout (the nibble types put two rows in a vector, the others pair
+ * rows with VPHADDW first); the scales of the 8 rows are loaded into lanes
+ * the same way.
  * Integer sums are exact, so they equal the tile's whatever the order, and
  * the floating-point operations per lane are those of unpack_tile8 +
  * tile_int_nc, in the same order: the same bits. Full 8-row tiles only.
  */
 #define GV_NC 3
 
-/* The dword at p + rb * r in lane r: scalar loads paired into qwords (a
- * VPGATHERDD costs more on the CPUs measured). */
-#ifndef GV_GATHER
-#define GV_GATHER 0
-#endif
-AVX2 INLINE __m256i gather_d8(const uint8_t *p, size_t rb, __m256i idx)
+/* The dword at p + rb * r in lane r, by scalar loads paired into qwords
+ * (VPGATHERDD measured 5-10% slower overall). */
+AVX2 INLINE __m256i load_d8(const uint8_t *p, size_t rb)
 {
-#if GV_GATHER
-	(void)rb;
-	return _mm256_i32gather_epi32((const int *)(const void *)p, idx, 1);
-#else
-	(void)idx;
 	uint32_t d[8];
 #pragma GCC unroll 8
 	for (int r = 0; r < 8; r++)
@@ -382,7 +376,6 @@ AVX2 INLINE __m256i gather_d8(const uint8_t *p, size_t rb, __m256i idx)
 	                          (long long)((uint64_t)d[2] | (uint64_t)d[3] << 32),
 	                          (long long)((uint64_t)d[4] | (uint64_t)d[5] << 32),
 	                          (long long)((uint64_t)d[6] | (uint64_t)d[7] << 32));
-#endif
 }
 
 /* The low and the high 16 bits of 8 dwords, as fp16 values, to floats. */
@@ -511,10 +504,6 @@ AVX2 INLINE void gv_unit(const int NC, uint32_t t, const uint8_t *p, size_t rb, 
 	}
 }
 
-#ifndef GV_PAIRS
-#define GV_PAIRS 1
-#endif
-
 /* The 16-byte nibble types (Q4_0, Q4_1, Q5_0, Q5_1) two rows a vector: row
  * k's low nibbles (elements 0-15) in the lower half next to row k + 4's,
  * the high nibbles (16-31) likewise, against the activations' two halves
@@ -609,8 +598,6 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 	const int G = sh->group;
 	const int64_t b0 = sp->k0 / G, b1 = sp->k1 / G;
 	const size_t st = sh->stride;
-	const __m256i idx = _mm256_mullo_epi32(_mm256_set1_epi32((int)rb),
-	                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 	const int8_t *xq[GV_NC];
 	__m256 acc[GV_NC];
 	__m256i s[GV_NC], s2[GV_NC];
@@ -637,12 +624,12 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 #pragma GCC unroll 4
 			for (int c = 0; c < NC; c++)
 				xq[c] = (const int8_t *)(x + (size_t)c * st) + 32 * b;
-			if (GV_PAIRS && t != TENSOR_Q8_0)
+			if (t != TENSOR_Q8_0)
 				gv_unit_nib(NC, t, p, rb, xq, s);
 			else
 				gv_unit(NC, t, p, rb, 0, xq, s, s2);
 			__m256 d, m;
-			h16_pair(gather_d8(p, rb, idx), &d, &m);
+			h16_pair(load_d8(p, rb), &d, &m);
 			if (!has_m)
 				m = _mm256_mul_ps(d, _mm256_set1_ps(mul));
 			gv_acc(NC, t == TENSOR_Q8_0, x, st, sh, b, s, d, m, acc);
@@ -659,10 +646,9 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
 			const uint8_t *p = rows + bsize * (size_t)sb;
 			__m256 d, dmin;
-			h16_pair(gather_d8(p, rb, idx), &d, &dmin);
-			const __m256i u0 = gather_d8(p + 4, rb, idx),
-			              u1 = gather_d8(p + 8, rb, idx),
-			              u2 = gather_d8(p + 12, rb, idx);
+			h16_pair(load_d8(p, rb), &d, &dmin);
+			const __m256i u0 = load_d8(p + 4, rb), u1 = load_d8(p + 8, rb),
+			              u2 = load_d8(p + 12, rb);
 			/* bytes 0-3 of sc[0]: scales 0-3 of the row, sc[1] 4-7; m the mins */
 			const __m256i sc[2] = {
 			        _mm256_and_si256(u0, m6),
@@ -697,12 +683,12 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
 			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
 			__m256 d, unused;
-			h16_pair(gather_d8(p + 206, rb, idx), &unused, &d); /* scales 14, 15, d */
+			h16_pair(load_d8(p + 206, rb), &unused, &d); /* scales 14, 15, d */
 			(void)unused;
 			__m256i scl[4]; /* bytes 0-3 of scl[i]: int8 scales 4i..4i+3 */
 #pragma GCC unroll 4
 			for (int i = 0; i < 4; i++)
-				scl[i] = gather_d8(p + 192 + 4 * i, rb, idx);
+				scl[i] = load_d8(p + 192 + 4 * i, rb);
 #pragma GCC unroll 8
 			for (int j = 0; j < 8; j++) { /* blocks 2j, 2j + 1 of 16 */
 				const int64_t b = 16 * sb + 2 * j;
@@ -1049,9 +1035,6 @@ AVX2 INLINE void gemvf_mn(const int MR, const int NC, uint32_t t, const uint8_t 
 #ifndef GF_STEP1
 #define GF_STEP1 6
 #endif
-#ifndef GF_PF_SPLIT
-#define GF_PF_SPLIT 1
-#endif
 
 AVX2 static void gemv_float_rows(uint32_t t, const uint8_t *rows, size_t rb, int mr,
                                  const struct kern_shape *sh, const uint8_t *x, int nc, float *out,
@@ -1062,15 +1045,10 @@ AVX2 static void gemv_float_rows(uint32_t t, const uint8_t *rows, size_t rb, int
 	for (int i = 0; i < mr; i += step) {
 		const int m = mr - i < step ? mr - i : step;
 		/* each group prefetches its share of the next tile */
-#if GF_PF_SPLIT
 		const size_t p0 = pf_len * (size_t)i / (size_t)mr,
 		             p1 = pf_len * (size_t)(i + m) / (size_t)mr;
 		const uint8_t *pfi = pf ? pf + p0 : NULL;
 		const size_t pf_n = p1 - p0;
-#else
-		const uint8_t *pfi = i == 0 ? pf : NULL;
-		const size_t pf_n = pf_len;
-#endif
 		if (m == 6) {
 			GF_NCASE(6)
 		} else if (m == 4) {
