@@ -388,23 +388,13 @@ AVX2 INLINE void h16_pair(__m256i v, __m256 *lo, __m256 *hi)
 	*hi = _mm256_cvtph_ps(_mm256_extracti128_si256(v, 1));
 }
 
-/* Levels of 32-element unit j of the GGUF block at p, in element order
- * (Q8_0: the stored signed bytes, level - 128). */
+/* Levels of 32-element unit j of the GGUF block (Q8_0) or super-block at p,
+ * in element order (Q8_0: the stored signed bytes, level - 128). The nibble
+ * types go through gv_unit_nib instead. */
 AVX2 INLINE __m256i gv_levels(uint32_t t, const uint8_t *p, int j)
 {
 	const __m256i m4 = _mm256_set1_epi8(15);
-	/* the 16 nibble bytes in both halves; the upper half shifted by 4 */
-	const __m256i nsh = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-#define NIB32(q)                                                                         \
-	_mm256_and_si256(_mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128(  \
-	                                           (const __m128i *)(const void *)(q))), \
-	                                   nsh),                                         \
-	                 m4)
 	switch (t) {
-	case TENSOR_Q4_0: return NIB32(p + 2);
-	case TENSOR_Q4_1: return NIB32(p + 4);
-	case TENSOR_Q5_0: return _mm256_or_si256(NIB32(p + 6), kx_highbits32(p + 2));
-	case TENSOR_Q5_1: return _mm256_or_si256(NIB32(p + 8), kx_highbits32(p + 4));
 	case TENSOR_Q8_0: return _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
 	case TENSOR_Q4_K: {
 		__m256i v =
@@ -442,7 +432,6 @@ AVX2 INLINE __m256i gv_levels(uint32_t t, const uint8_t *p, int j)
 	}
 	default: return _mm256_setzero_si256();
 	}
-#undef NIB32
 }
 
 /* Partial sums (8 lanes of 4 products) of one row's unit against x. */
