@@ -215,9 +215,9 @@ typedef void (*kern_gemv_fn)(uint32_t t, const uint8_t *rows, size_t row_bytes,
                              const struct kern_span *sp, float *out, int64_t ldo, const uint8_t *pf,
                              size_t pf_len);
 
-/* Optional fused float-path kernel for 1..3 activation rows: mr weight rows
- * straight from the GGUF rows, the whole length in one pass; the same
- * results as unpack then tile_float. */
+/* Optional fused float-path kernel for 1..gemv_rows activation rows (3 if
+ * gemv_rows is 0): mr weight rows straight from the GGUF rows, the whole
+ * length in one pass; the same results as unpack then tile_float. */
 typedef void (*kern_gemv_float_fn)(uint32_t t, const uint8_t *rows, size_t row_bytes, int mr,
                                    const struct kern_shape *sh, const uint8_t *x, int nr,
                                    float *out, int64_t ldo, const uint8_t *pf, size_t pf_len);
@@ -230,7 +230,7 @@ struct kern_isa_ops {
 	kern_pack_fn pack[TENSOR_TYPE_MAX];
 	kern_tile_fn tile_int;
 	kern_gemv_fn gemv; /* may be NULL */
-	int gemv_rows; /* activation rows gemv takes at most; 0: 3 */
+	int gemv_rows; /* activation rows gemv and gemv_float take at most; 0: 3 */
 	kern_gemv_float_fn gemv_float; /* may be NULL */
 	kern_tile_fn tile_float;
 	kern_vec_dot_fn dot_f32, dot_f16, dot_bf16; /* plain vec dots for the float types */

@@ -4,13 +4,16 @@
  *
  * 1. The n_tok activation rows are quantized ("packed", kern_impl.h) into
  *    the caller's scratch once per packing the matrices need, split over the
- *    threads when there are several rows.
+ *    threads when there are many rows.
  * 2. The weight rows are cut into items of whole tiles, numbered across all
  *    the matrices. A thread claims the next item (an atomic counter) and
- *    runs the ISA's kernels on it: for a prompt-sized batch each tile is
- *    unpacked once and its k-slices meet every activation row; for one to
- *    three rows the fused generation kernel reads the weights straight
- *    from the GGUF rows and prefetches the next tile's.
+ *    runs the ISA's kernels on it: for a prompt-sized batch (more than 32
+ *    rows) each tile is unpacked once and its k-slices meet every activation
+ *    row; for a decode-sized one (a token, or one token from each of several
+ *    sessions) the fused kernel reads the weights straight from the GGUF
+ *    rows once for all the rows (as many as the ISA's gemv_rows; past that a
+ *    tile is unpacked a slice at a time into L1) and prefetches the next
+ *    tile's.
  *
  * Every output element is computed by one kernel call with a fixed order of
  * operations, whatever tile, slice or thread it falls to, so the result does
@@ -34,7 +37,8 @@
 #ifndef SMALL_TOK
 #define SMALL_TOK 32
 #endif
-#define GEMV_TOK 3 /* the fused kernels take up to this many rows */
+#define GEMV_TOK 3 /* the fused kernels take up to this many rows (unless the ops say) */
+#define GEMV_ROWS(o) ((o)->gemv_rows ? (int64_t)(o)->gemv_rows : GEMV_TOK)
 /* k-slice of a generation-sized matmul (a multiple of 256): a 6-10 KB tile */
 #ifndef PF_BLOCKS
 #define PF_BLOCKS 48 /* blocks of work between a prefetch and its use, at least */
@@ -167,7 +171,7 @@ static void rows_int(const struct mm_ctx *c, const struct mm_mat *m, int64_t i, 
 		pf = m->w + (size_t)next * m->w_row;
 		pf_len = m->w_row * (size_t)HD_MIN((int64_t)tm, m->n_rows - next);
 	}
-	if (o->gemv && mr == tm && c->n_tok <= (o->gemv_rows ? o->gemv_rows : GEMV_TOK)) {
+	if (o->gemv && mr == tm && c->n_tok <= GEMV_ROWS(o)) {
 		/* fused: no tile, one pass */
 		const struct kern_span sp = {0, k, 1, 1, accb, tm};
 		o->gemv(m->t, rows, m->w_row, &m->sh, m->xp, (int)c->n_tok, &sp, m->out + i,
@@ -194,7 +198,7 @@ static void rows_float(const struct mm_ctx *c, const struct mm_mat *m, int64_t i
 	const int64_t n_next = next >= 0 ? HD_MIN((int64_t)tm, m->n_rows - next) : 0;
 	const uint8_t *pf = n_next > 0 ? m->w + (size_t)next * m->w_row : NULL;
 
-	if (c->n_tok <= GEMV_TOK && o->gemv_float) {
+	if (c->n_tok <= GEMV_ROWS(o) && o->gemv_float) {
 		o->gemv_float(m->t, m->w + (size_t)i * m->w_row, m->w_row, mr, &m->sh, m->xp,
 		              (int)c->n_tok, m->out + i, m->n_rows, pf,
 		              pf ? m->w_row * (size_t)n_next : 0);
@@ -308,7 +312,9 @@ void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, i
 		m->tm = is_int ? c.o->rows : c.o->tile_m_float;
 		/* small batches are memory-bound: rows in larger groups; large
 		 * ones one tile at a time, so the threads finish together */
-		const int small = n_tok <= (is_int ? SMALL_TOK : GEMV_TOK);
+		const int small = n_tok <= (is_int            ? SMALL_TOK
+		                            : c.o->gemv_float ? GEMV_ROWS(c.o)
+		                                              : GEMV_TOK);
 		m->rows_per_item = small ? ROWS_PER_ITEM_GEMV : m->tm;
 		if (m->rows_per_item % m->tm)
 			m->rows_per_item += m->tm - m->rows_per_item % m->tm;
