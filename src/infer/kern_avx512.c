@@ -32,6 +32,29 @@ AVX512 INLINE float hsum16(__m512 v)
 	return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
+/* kx_pf_step with the share of each step computed once per call of the
+ * kernel: the division in it, done per block, showed in the profile. */
+static inline size_t pf_per(const uint8_t *pf, size_t len, int64_t n_steps)
+{
+	if (!pf || n_steps < 1)
+		return 0;
+	return ((len + (size_t)n_steps - 1) / (size_t)n_steps + 63) & ~(size_t)63;
+}
+
+static inline void pf_at(const uint8_t *pf, size_t len, size_t per, int64_t u)
+{
+	if (!per)
+		return;
+	const size_t a = per * (size_t)u, b = a + per < len ? a + per : len;
+	for (size_t i = a; i < b; i += 64) {
+#if PF_TOUCH
+		(void)*(const volatile uint8_t *)(pf + i);
+#else
+		__builtin_prefetch(pf + i, 0, PF_LOCALITY);
+#endif
+	}
+}
+
 /* ---- int path: 16-row tiles --------------------------------------------- */
 
 /* Transpose 16 rows of 8 dwords: out[g] dword r = in[r] dword g. */
@@ -652,10 +675,11 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 			m_off = 2;
 			break;
 		}
+		const size_t per = pf_per(pf, pf_len, b1 - b0);
 		for (int64_t b = b0; b < b1; b++) {
 			const uint8_t *p = rows + bsize * (size_t)b;
 			__m512i q[4], wg[8];
-			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+			pf_at(pf, pf_len, per, b - b0);
 			t16x4_load(p + qs_off, rb, q);
 			const __m512i qh =
 			        qh_off ? load_d16(p + qh_off, rb) : _mm512_setzero_si512();
@@ -676,11 +700,12 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 		}
 		break;
 	}
-	case TENSOR_Q8_0:
+	case TENSOR_Q8_0: {
+		const size_t per = pf_per(pf, pf_len, b1 - b0);
 		for (int64_t b = b0; b < b1; b++) {
 			const uint8_t *p = rows + sizeof(struct blk_q8_0) * (size_t)b;
 			__m512i wg[8];
-			kx_pf_step(pf, pf_len, b - b0, b1 - b0);
+			pf_at(pf, pf_len, per, b - b0);
 			t16x8_load(p + 2, rb, wg);
 #pragma GCC unroll 8
 			for (int g = 0; g < 8; g++)
@@ -690,11 +715,13 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 			         _mm512_mul_ps(d, _mm512_set1_ps(-128.f)), acc);
 		}
 		break;
+	}
 	case TENSOR_Q4_K:
 	case TENSOR_Q5_K: {
 		const int five = t == TENSOR_Q5_K;
 		const size_t bsize = five ? sizeof(struct blk_q5_k) : sizeof(struct blk_q4_k);
 		const size_t qs_off = five ? 48 : 16;
+		const size_t per = pf_per(pf, pf_len, (b1 - b0) / 2);
 		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
 			const uint8_t *p = rows + bsize * (size_t)sb;
 			struct k4_scales ks;
@@ -704,7 +731,7 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 				t16x8_load(p + 16, rb, qh);
 			for (int c = 0; c < 4; c++) {
 				__m512i q[8], wg[8];
-				kx_pf_step(pf, pf_len, 4 * (sb - b0 / 8) + c, (b1 - b0) / 2);
+				pf_at(pf, pf_len, per, 4 * (sb - b0 / 8) + c);
 				t16x8_load(p + qs_off + 32 * (size_t)c, rb, q);
 #pragma GCC unroll 2
 				for (int half = 0; half < 2; half++) {
@@ -731,14 +758,15 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 		}
 		break;
 	}
-	case TENSOR_Q6_K:
+	case TENSOR_Q6_K: {
+		const size_t per = pf_per(pf, pf_len, (b1 - b0) / 8);
 		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
 			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
 			struct q6_scales qs;
 			q6k_scales16(p, rb, &qs);
 			for (int h = 0; h < 2; h++) {
 				__m512i l0[8], l1[8], qh[8];
-				kx_pf_step(pf, pf_len, 2 * (sb - b0 / 16) + h, (b1 - b0) / 8);
+				pf_at(pf, pf_len, per, 2 * (sb - b0 / 16) + h);
 				t16x8_load(p + 64 * h, rb, l0);
 				t16x8_load(p + 64 * h + 32, rb, l1);
 				t16x8_load(p + 128 + 32 * h, rb, qh);
@@ -766,6 +794,7 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 			}
 		}
 		break;
+	}
 	default: break;
 	}
 #pragma GCC unroll 4
@@ -823,10 +852,11 @@ AVX512 INLINE void gemvf_mn(const int MR, const int NC, uint32_t t, const uint8_
 #pragma GCC unroll 4
 		for (int j = 0; j < NC; j++)
 			acc[i][j] = _mm512_setzero_ps();
+	const size_t per = pf_per(pf, pf_len, nc16);
 	for (int64_t c = 0; c < nc16; c++) {
 		const int64_t e = 16 * c, left = sh->k - e;
 		const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-		kx_pf_step(pf, pf_len, c, nc16);
+		pf_at(pf, pf_len, per, c);
 		__m512 wv[GF_MR];
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++)
