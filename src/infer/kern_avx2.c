@@ -726,16 +726,31 @@ AVX2 INLINE void gemv8_nc(const int NC, uint32_t t, const uint8_t *rows, size_t 
 	}
 KERN_FOR_INT_TYPES(GEMV8_NC)
 
+#ifndef GV_ROWS
+#define GV_ROWS 8 /* activation rows gemv8 takes (kern_isa_ops.gemv_rows) */
+#endif
+
+/* Any number of activation rows, three at a time: past the first group the
+ * tile's weights come from the cache (the prefetch hints go with the first
+ * group only). */
 AVX2 static void gemv8(uint32_t t, const uint8_t *rows, size_t rb, const struct kern_shape *sh,
                        const uint8_t *x, int nc, const struct kern_span *sp, float *out,
                        int64_t ldo, const uint8_t *pf, size_t pf_len)
 {
-	switch (t) {
+	for (int j = 0; j < nc; j += GV_NC) {
+		const int n = nc - j < GV_NC ? nc - j : GV_NC;
+		const uint8_t *xj = x + sh->stride * (size_t)j;
+		float *oj = out + j * ldo;
+		struct kern_span s = *sp;
+		s.acc = sp->acc + j * sp->ldacc;
+		const uint8_t *pfj = j == 0 ? pf : NULL;
+		switch (t) {
 #define GEMV8_CASE(T) \
-	case TENSOR_##T: gemv8_##T(rows, rb, sh, x, nc, sp, out, ldo, pf, pf_len); break;
-		KERN_FOR_INT_TYPES(GEMV8_CASE)
+	case TENSOR_##T: gemv8_##T(rows, rb, sh, xj, n, &s, oj, ldo, pfj, pf_len); break;
+			KERN_FOR_INT_TYPES(GEMV8_CASE)
 #undef GEMV8_CASE
-	default: break;
+		default: break;
+		}
 	}
 }
 
@@ -1025,9 +1040,9 @@ AVX2 INLINE void gemvf_mn(const int MR, const int NC, uint32_t t, const uint8_t 
 #define GF_STEP1 6
 #endif
 
-AVX2 static void gemv_float_rows(uint32_t t, const uint8_t *rows, size_t rb, int mr,
-                                 const struct kern_shape *sh, const uint8_t *x, int nc, float *out,
-                                 int64_t ldo, const uint8_t *pf, size_t pf_len)
+AVX2 INLINE void gemv_float_nc(uint32_t t, const uint8_t *rows, size_t rb, int mr,
+                               const struct kern_shape *sh, const uint8_t *x, int nc, float *out,
+                               int64_t ldo, const uint8_t *pf, size_t pf_len)
 {
 	/* row groups that keep 12 accumulators in registers */
 	const int step = nc == 1 ? GF_STEP1 : nc == 2 ? 3 : 2;
@@ -1053,6 +1068,18 @@ AVX2 static void gemv_float_rows(uint32_t t, const uint8_t *rows, size_t rb, int
 		}
 		rows += rb * (size_t)m;
 		out += m;
+	}
+}
+
+/* Any number of activation rows, three at a time (see gemv8). */
+AVX2 static void gemv_float_rows(uint32_t t, const uint8_t *rows, size_t rb, int mr,
+                                 const struct kern_shape *sh, const uint8_t *x, int nc, float *out,
+                                 int64_t ldo, const uint8_t *pf, size_t pf_len)
+{
+	for (int j = 0; j < nc; j += GF_NC) {
+		const int n = nc - j < GF_NC ? nc - j : GF_NC;
+		gemv_float_nc(t, rows, rb, mr, sh, x + sh->stride * (size_t)j, n, out + j * ldo,
+		              ldo, j == 0 ? pf : NULL, pf_len);
 	}
 }
 
@@ -1388,6 +1415,7 @@ const struct kern_isa_ops kern_ops_avx2 = {
         .pack = {KERN_FOR_TYPES(PACK_ENTRY)},
         .tile_int = tile_int_avx2,
         .gemv = gemv8,
+        .gemv_rows = GV_ROWS,
         .gemv_float = gemv_float_rows,
         .tile_float = tile_float_avx2,
         .dot_f32 = dot_f32_avx2,

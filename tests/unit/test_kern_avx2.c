@@ -2,7 +2,7 @@
  * test_kern_avx2.c: the AVX2 fused generation kernels (kern_ops_avx2.gemv
  * and .gemv_float) against the two-step path they replace (unpack_tile +
  * tile_int, unpack + tile_float) and the scalar twins, bit for bit: every
- * supported type, one to three activation rows, ragged float lengths, span
+ * supported type, one to eight activation rows (gemv_rows), ragged float lengths, span
  * accumulation (first/last), weights read at the very end of their buffer
  * (the ASan build sees any read past a row). Skipped where the CPU lacks
  * AVX2 (test_kern covers the dispatch and kern_matmul across ISAs).
@@ -107,10 +107,10 @@ static void test_gemv_int(void)
 			o->unpack_tile[t](rows, rs, R, &sh, 0, sh.nb, tile, NULL, 0);
 			kern_unpack_tile_scalar(t, rows, rs, R, R, &sh, 0, sh.nb, stile);
 			CHECK(!memcmp(tile, stile, tsize));
-			for (int nc = 1; nc <= 3; nc++) {
+			for (int nc = 1; nc <= 8; nc++) {
 				uint8_t *xp = pack_rows(o, t, &sh, nc);
-				float want[8 * 3], got[8 * 3], twin[8 * 3], acc[8 * 3],
-				        split[8 * 3];
+				float want[8 * 8], got[8 * 8], twin[8 * 8], acc[8 * 8],
+				        split[8 * 8];
 				const struct kern_span all = {0, k, 1, 1, acc, R};
 				o->tile_int(R, nc, &sh, tile, xp, NULL, want, R);
 				kern_tile_int_scalar(R, R, nc, &sh, stile, xp, NULL, twin, R);
@@ -163,9 +163,9 @@ static void test_gemv_float(void)
 			for (int i = 0; i < mr; i++)
 				o->unpack[t](rows + rs * (size_t)i, &sh,
 				             un + sh.stride * (size_t)i);
-			for (int nc = 1; nc <= 3; nc++) {
+			for (int nc = 1; nc <= 8; nc++) {
 				uint8_t *xp = pack_rows(o, t, &sh, nc);
-				float want[16 * 3], got[16 * 3], twin[16 * 3];
+				float want[16 * 8], got[16 * 8], twin[16 * 8];
 				o->tile_float(mr, nc, &sh, un, xp, NULL, want, mr);
 				kern_ops_scalar.tile_float(mr, nc, &sh, un, xp, NULL, twin, mr);
 				memset(got, 0xa5, sizeof(got));
