@@ -5,10 +5,12 @@
  * and dot tile must stay within its buffers and free of undefined behaviour,
  * and every instruction set must give the same bits as the scalar twin.
  *
- * Input: byte 0 picks the type, byte 1 the row count (1..8), byte 2 the
- * token count (1..6); the rest are the weight rows (zero padded to at least
- * one block per row). Activations are small integers taken from the same
- * bytes, so they are finite.
+ * Input: byte 0 picks the type, byte 1 the row count (1..40: short tiles and
+ * full 16-row ones, which take the fused kernels), byte 2 the token count
+ * (1..40: one row, decode-sized batches up to 32, prompt-sized past that);
+ * the rest are the weight rows (zero padded to at least one block per row).
+ * Activations are small integers taken from the same bytes, so they are
+ * finite.
  */
 #include "infer/kern.h"
 #include "infer/pool.h"
@@ -42,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!pool)
 		pool = pool_new(2);
 	const uint32_t t = types[data[0] % (sizeof(types) / sizeof(types[0]))];
-	const int64_t n_rows = 1 + data[1] % 8, n_tok = 1 + data[2] % 6;
+	const int64_t n_rows = 1 + data[1] % 40, n_tok = 1 + data[2] % 40;
 	const struct tensor_type_info *ti = tensor_type_info(t);
 	data += 3;
 	size -= 3;
