@@ -6,8 +6,9 @@
  *
  * Each computes exactly what its scalar twin in kern.c computes (see
  * kern_impl.h for the layouts and the order of operations). The int tile
- * holds 8 weight rows, one per 32-bit lane. Generation (one to three
- * activation rows) has fused kernels that read the GGUF blocks directly:
+ * holds 8 weight rows, one per 32-bit lane. Generation and decode batches
+ * (up to gemv_rows = 8 activation rows, three at a time) have fused kernels
+ * that read the GGUF blocks directly:
  * gemv8 for the block-quantized types (rows read one by one, their exact
  * block sums folded into one lane per row by a VPHADDD tree) and
  * gemv_float_rows for F16/BF16/F32; tests/unit/test_kern_avx2.c checks them
@@ -350,7 +351,8 @@ AVX2 static void tile_int_avx2(int mr, int nr, const struct kern_shape *sh, cons
 }
 
 /* ---- int path: fused generation kernel ------------------------------------ *
- * For one to three activation rows the tile is not worth storing. The 8
+ * For one to three activation rows the tile is not worth storing (more go
+ * three at a time, see gemv8). The 8
  * weight rows are read row by row in their GGUF blocks: each row's levels of
  * a 32-element unit meet the activation bytes in VPMADDUBSW + VPMADDWD (8
  * partial sums a row), and a tree of VPHADDD folds the 8 rows' partials into
