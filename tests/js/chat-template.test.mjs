@@ -21,6 +21,7 @@ const root = path.resolve(here, "../..");
 const BIN = process.env.HUDDLE_BIN || path.join(root, "build/huddle");
 const TEMPLATE_DIRS = [
   process.env.HUDDLE_CHAT_TEMPLATES,
+  process.env.HUDDLE_SHARED_DATA && path.join(process.env.HUDDLE_SHARED_DATA, "chat-templates"),
   path.resolve(root, "../shared/data/chat-templates"),
   "/work/shared/data/chat-templates",
 ].filter(Boolean);

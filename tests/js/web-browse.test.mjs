@@ -20,6 +20,7 @@ import { HUDDLE_BIN } from "./lib/huddle.mjs";
 import { tmpDir } from "./lib/util.mjs";
 import { rid } from "./lib/util.mjs";
 import { launchBrowser, haveChromium, screenshot } from "./web-browser.mjs";
+import { STORIES } from "./serve-util.mjs";
 
 const skip = haveChromium() ? false : "chromium is not installed (scripts/deps --test)";
 let srv, token, b, page;
@@ -334,8 +335,9 @@ test("sorts: trending by recent downloads, most downloads, recently updated, nam
 // it), the curl to /v1/chat/completions (the service serves the repo), git
 // clone (with LFS) and the JavaScript client.
 const here = path.dirname(fileURLToPath(import.meta.url));
-const GGUF = process.env.HUDDLE_STORIES260K || path.resolve(here, "../../../shared/data/models/stories260K.gguf");
-test("Use this model: every snippet runs as shown against this server", { skip: skip || (!fs.existsSync(GGUF) && `no model at ${GGUF}`) }, async () => {
+const GGUF = STORIES;
+test("Use this model: every snippet runs as shown against this server", { skip }, async () => {
+  assert.ok(fs.existsSync(GGUF), `no model at ${GGUF}: set HUDDLE_SHARED_DATA to the shared/data folder`);
   const repo = `alice/stories-gguf-${tag}`;
   const c = { hubUrl: srv.url, accessToken: token };
   const bytes = fs.readFileSync(GGUF);
