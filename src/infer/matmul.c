@@ -6,14 +6,16 @@
  *    the caller's scratch once per packing the matrices need, split over the
  *    threads when there are many rows.
  * 2. The weight rows are cut into items of whole tiles, numbered across all
- *    the matrices. A thread claims the next item (an atomic counter) and
- *    runs the ISA's kernels on it: for a prompt-sized batch (more than 32
- *    rows) each tile is unpacked once and its k-slices meet every activation
- *    row; for a decode-sized one (a token, or one token from each of several
- *    sessions) the fused kernel reads the weights straight from the GGUF
- *    rows once for all the rows (as many as the ISA's gemv_rows; past that a
- *    tile is unpacked a slice at a time into L1) and prefetches the next
- *    tile's.
+ *    the matrices, and the items into one contiguous stretch per thread.
+ *    A thread takes the items of its stretch in order (streaming its part
+ *    of the weights from front to back), then the last items left in the
+ *    others' stretches, and runs the ISA's kernels on each: for a
+ *    prompt-sized batch (more than 32 rows) each tile is unpacked once and
+ *    its k-slices meet every activation row; for a decode-sized one (a
+ *    token, or one token from each of several sessions) the fused kernel
+ *    reads the weights straight from the GGUF rows once for all the rows
+ *    (as many as the ISA's gemv_rows; past that a tile is unpacked a slice
+ *    at a time into L1) and prefetches the next tile's.
  *
  * Every output element is computed by one kernel call with a fixed order of
  * operations, whatever tile, slice or thread it falls to, so the result does
@@ -65,6 +67,18 @@ struct mm_mat {
 	int64_t rows_per_item, first_item, n_items;
 };
 
+/* The items still to do of one share: [lo, hi) packed in one word, lo in
+ * the low 32 bits. The owner takes items from the front, in order, so it
+ * streams through one contiguous stretch of the weights (and knows which
+ * rows come next, to prefetch them); a share that has run out takes them
+ * from the back of another's. */
+#ifndef MM_RANGES
+#define MM_RANGES 64
+#endif
+struct mm_range {
+	_Alignas(64) atomic_ullong v;
+};
+
 struct mm_ctx {
 	struct pool *pool;
 	const struct kern_isa_ops *o;
@@ -74,7 +88,8 @@ struct mm_ctx {
 	struct mm_mat mat[KERN_MULTI_MAX];
 	int64_t n_items;
 	size_t wsize, asize; /* per-thread tile buffer and accumulators */
-	atomic_llong next_item;
+	int n_ranges;
+	struct mm_range ranges[MM_RANGES];
 };
 
 /* Two matrices can share packed activations if they pack them alike. */
@@ -227,34 +242,71 @@ static void rows_float(const struct mm_ctx *c, const struct mm_mat *m, int64_t i
 	}
 }
 
+static uint64_t range_pack(uint64_t lo, uint64_t hi)
+{
+	return lo | hi << 32;
+}
+
+/* Takes the first item of r (front) or its last (back); -1 if empty. */
+static int64_t range_take(struct mm_range *r, int front)
+{
+	uint64_t v = atomic_load_explicit(&r->v, memory_order_relaxed);
+	for (;;) {
+		const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+		if (lo >= hi)
+			return -1;
+		const uint64_t nv = front ? range_pack(lo + 1, hi) : range_pack(lo, hi - 1);
+		if (atomic_compare_exchange_weak_explicit(&r->v, &v, nv, memory_order_relaxed,
+		                                          memory_order_relaxed))
+			return (int64_t)(front ? lo : hi - 1);
+	}
+}
+
+/* The item range_take(r, front) would return now, or -1. */
+static int64_t range_peek(struct mm_range *r, int front)
+{
+	const uint64_t v = atomic_load_explicit(&r->v, memory_order_relaxed);
+	const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+	return lo < hi ? (int64_t)(front ? lo : hi - 1) : -1;
+}
+
+static const struct mm_mat *item_mat(const struct mm_ctx *c, int64_t item)
+{
+	int m = 0;
+	while (item >= c->mat[m].first_item + c->mat[m].n_items)
+		m++;
+	return &c->mat[m];
+}
+
 static void mm_worker(void *arg, int ith, int nth)
 {
 	struct mm_ctx *c = arg;
 	uint8_t *wbuf = pool_scratch(c->pool, ith, c->wsize + c->asize);
 	float *accb = (float *)(void *)(wbuf + c->wsize);
-	int m = 0;
+	struct mm_range *own = &c->ranges[ith % c->n_ranges];
 	(void)nth;
 
 	for (;;) {
-		const int64_t item =
-		        atomic_fetch_add_explicit(&c->next_item, 1, memory_order_relaxed);
-		if (item >= c->n_items)
+		struct mm_range *from = own;
+		int64_t item = range_take(own, 1);
+		for (int v = 1; item < 0 && v < c->n_ranges; v++) {
+			from = &c->ranges[(ith + v) % c->n_ranges];
+			item = range_take(from, 0);
+		}
+		if (item < 0)
 			break;
-		while (item >= c->mat[m].first_item + c->mat[m].n_items)
-			m++; /* items are claimed in increasing order */
-		const struct mm_mat *mm = &c->mat[m];
+		const struct mm_mat *mm = item_mat(c, item);
 		const int64_t r0 = (item - mm->first_item) * mm->rows_per_item;
 		const int64_t r1 = HD_MIN(mm->n_rows, r0 + mm->rows_per_item);
 		for (int64_t i = r0; i < r1; i += mm->tm) {
 			const int mr = (int)HD_MIN((int64_t)mm->tm, r1 - i);
 			/* the rows to prefetch: a tile of this item far enough ahead
 			 * to hide the memory latency (short rows go quickly), or past
-			 * its end one of the next unclaimed item (a guess: another
-			 * thread may take it, which costs nothing but the hint) */
+			 * its end one of the item this share will probably take next
+			 * (another may take it first, which costs only the hint) */
 			int64_t next = i + mm->pf_tiles * mm->tm;
 			if (next >= r1) {
-				const int64_t ni =
-				        atomic_load_explicit(&c->next_item, memory_order_relaxed);
+				const int64_t ni = range_peek(from, from == own);
 				next = ni >= mm->first_item && ni < mm->first_item + mm->n_items
 				               ? (ni - mm->first_item) * mm->rows_per_item + next -
 				                         r1
@@ -332,7 +384,13 @@ void kern_matmul_multi(struct pool *p, const struct kern_mat *mats, int n_mat, i
 		c.wsize = HD_MAX(c.wsize, (ws + 63) & ~(size_t)63);
 		c.asize = HD_MAX(c.asize, as);
 	}
-	atomic_init(&c.next_item, 0);
+	/* each share starts on its own contiguous stretch of the items */
+	c.n_ranges = (int)HD_MIN((int64_t)HD_MIN(pool_size(p), MM_RANGES), c.n_items);
+	c.n_ranges = HD_MAX(c.n_ranges, 1);
+	for (int r = 0; r < c.n_ranges; r++)
+		atomic_init(&c.ranges[r].v,
+		            range_pack((uint64_t)(c.n_items * r / c.n_ranges),
+		                       (uint64_t)(c.n_items * (r + 1) / c.n_ranges)));
 
 	/* a decode-sized batch packs in microseconds: not worth a pool run
 	 * (one more wait for every thread, long when one is descheduled) */
