@@ -217,10 +217,16 @@ int main(int argc, char **argv)
 	for (int ti = 0; ti < n_types; ti++) {
 		const uint32_t t = types[ti];
 		size_t one;
-		/* tg: a ring of ffn x dim matrices totalling >= 384 MB */
+		/* tg: a ring of ffn x dim matrices totalling >= 384 MB (or
+		 * KERN_BENCH_RING_MB, at least one matrix: a ring that fits the
+		 * last-level cache shows the kernel's own cost, not memory's) */
 		void *probe = make_weights(t, 16, dim, &one);
 		free(probe);
-		const int64_t rows_total = (int64_t)(((size_t)384 << 20) / (one / 16));
+		const char *ring_env = getenv("KERN_BENCH_RING_MB");
+		const size_t ring_mb =
+		        ring_env && atoi(ring_env) > 0 ? (size_t)atoi(ring_env) : 384;
+		const int64_t rows_total =
+		        HD_MAX(ffn, (int64_t)((ring_mb << 20) / (one / 16)) / ffn * ffn);
 		size_t total;
 		uint8_t *ring = make_weights(t, rows_total, dim, &total);
 		const int64_t n_mat = rows_total / ffn;
