@@ -185,6 +185,53 @@ static void softmax_sorted(const struct cand *c, int32_t n, float *p)
 		p[i] = (float)(p[i] / sum);
 }
 
+/* The repeat penalty's value of logit v. */
+static float penalized(float v, float penalty)
+{
+	return v <= 0 ? v * penalty : v / penalty;
+}
+
+/* Greedy: the arg max after the repeat penalty (the first one on ties),
+ * read straight from the logits: no copy of the vocabulary, and the penalty
+ * touches only the tokens of the history. The unpenalized maximum is found
+ * first; then every penalized token is compared with its penalized value,
+ * and unpenalized ties before it win. */
+static int32_t greedy(struct infer_sampler *s, const float *logits)
+{
+	const int32_t nv = s->n_vocab;
+	const int pen = s->p.repeat_penalty != 1.0f && s->n_hist > 0;
+	int32_t best = -1;
+	float bv = 0;
+
+	if (pen)
+		for (int32_t i = 0; i < s->n_hist; i++)
+			if (s->hist[i] >= 0 && s->hist[i] < nv)
+				s->seen[s->hist[i]] = 1;
+	/* the best unpenalized token */
+	for (int32_t i = 0; i < nv; i++) {
+		if (pen && s->seen[i])
+			continue;
+		if (best < 0 || logits[i] > bv) {
+			best = i;
+			bv = logits[i];
+		}
+	}
+	if (pen) {
+		for (int32_t i = 0; i < s->n_hist; i++) {
+			const int32_t t = s->hist[i];
+			if (t < 0 || t >= nv || !s->seen[t])
+				continue;
+			s->seen[t] = 0; /* each token once */
+			const float v = penalized(logits[t], s->p.repeat_penalty);
+			if (best < 0 || v > bv || (v == bv && t < best)) {
+				best = t;
+				bv = v;
+			}
+		}
+	}
+	return best < 0 ? 0 : best;
+}
+
 int32_t infer_sampler_sample(struct infer_sampler *s, const float *logits)
 {
 	const struct infer_sampler_params *p = &s->p;
@@ -192,6 +239,8 @@ int32_t infer_sampler_sample(struct infer_sampler *s, const float *logits)
 	struct cand *c = s->c;
 	int32_t n = nv;
 
+	if (p->temp <= 0)
+		return greedy(s, logits);
 	for (int32_t i = 0; i < nv; i++) {
 		c[i].id = i;
 		c[i].logit = logits[i];
@@ -202,23 +251,12 @@ int32_t infer_sampler_sample(struct infer_sampler *s, const float *logits)
 			if (t < 0 || t >= nv || s->seen[t])
 				continue;
 			s->seen[t] = 1;
-			if (c[t].logit <= 0)
-				c[t].logit *= p->repeat_penalty;
-			else
-				c[t].logit /= p->repeat_penalty;
+			c[t].logit = penalized(c[t].logit, p->repeat_penalty);
 		}
 		for (int32_t i = 0; i < s->n_hist; i++)
 			if (s->hist[i] >= 0 && s->hist[i] < nv)
 				s->seen[s->hist[i]] = 0;
 	}
-	if (p->temp <= 0) {
-		int32_t best = 0;
-		for (int32_t i = 1; i < nv; i++)
-			if (c[i].logit > c[best].logit)
-				best = i;
-		return best;
-	}
-
 	n = top_k(c, n, p->top_k);
 	if (p->top_p < 1.0f) {
 		softmax_sorted(c, n, s->prob);
