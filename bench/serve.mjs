@@ -14,6 +14,10 @@
 //                     (mean and max over the streams), and the server's own
 //                     mean from /metrics (request arrival to first sample)
 //   speedup           aggregate tok/s over the 1-stream level
+//   steps, fwd ms, sched ms   the server's forward passes in the round, the
+//                     mean time of one (infer_forward), and the mean time the
+//                     scheduler spends around one (admitting, batching,
+//                     sampling, text, publishing), from /metrics
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -134,7 +138,7 @@ async function main() {
   const levels = opts.streams.split(",").map(Number);
   const cpu = (os.cpus()[0]?.model || "?").trim();
   console.log(`# bench/serve: ${cpu}, ${os.cpus().length} CPUs; huddle ${HUDDLE}; prompt ${opts.prompt} tokens, ${opts.gen} generated per stream, ${opts.rounds} rounds; threads ${opts.threads || "auto"}`);
-  const hdr = ["model", "streams", "aggregate tok/s", "per stream tok/s", "TTFT mean ms", "TTFT max ms", "server TTFT ms", "speedup"];
+  const hdr = ["model", "streams", "aggregate tok/s", "per stream tok/s", "TTFT mean ms", "TTFT max ms", "server TTFT ms", "speedup", "steps", "fwd ms/step", "sched ms/step"];
   console.log(`| ${hdr.join(" | ")} |`);
   console.log(`|${hdr.map(() => "---").join("|")}|`);
   const results = [];
@@ -146,10 +150,13 @@ async function main() {
       await stream(srv, model, prompt(7, Number(opts.prompt)), performance.now());
       let base = null;
       for (const n of levels) {
-        const agg = [], per = [], ttft = [], ttftMax = [], srvTtft = [];
+        const agg = [], per = [], ttft = [], ttftMax = [], srvTtft = [], steps = [], fwd = [], sched = [];
         for (let r = 0; r < Number(opts.rounds); r++) {
           const c0 = await metric(srv, "huddle_time_to_first_token_seconds_count");
           const s0 = await metric(srv, "huddle_time_to_first_token_seconds_sum");
+          const st0 = await metric(srv, "huddle_batch_steps_total");
+          const f0 = await metric(srv, "huddle_forward_seconds_total");
+          const o0 = await metric(srv, "huddle_step_overhead_seconds_total");
           const t0 = performance.now();
           const res = await Promise.all(Array.from({ length: n }, (_, i) => stream(srv, model, prompt(1000 * r + i + 1, Number(opts.prompt)), t0)));
           const wall = Math.max(...res.map((x) => x.end)) / 1000;
@@ -161,12 +168,16 @@ async function main() {
           const c1 = await metric(srv, "huddle_time_to_first_token_seconds_count");
           const s1 = await metric(srv, "huddle_time_to_first_token_seconds_sum");
           srvTtft.push(((s1 - s0) / (c1 - c0)) * 1000);
+          const st1 = await metric(srv, "huddle_batch_steps_total");
+          steps.push(st1 - st0);
+          fwd.push((((await metric(srv, "huddle_forward_seconds_total")) - f0) / (st1 - st0)) * 1000);
+          sched.push((((await metric(srv, "huddle_step_overhead_seconds_total")) - o0) / (st1 - st0)) * 1000);
         }
-        const row = { model, streams: n, aggregate: mean(agg), per_stream: mean(per), ttft_mean_ms: mean(ttft), ttft_max_ms: mean(ttftMax), server_ttft_ms: mean(srvTtft) };
+        const row = { model, streams: n, aggregate: mean(agg), per_stream: mean(per), ttft_mean_ms: mean(ttft), ttft_max_ms: mean(ttftMax), server_ttft_ms: mean(srvTtft), steps: mean(steps), fwd_ms: mean(fwd), sched_ms: mean(sched) };
         if (base === null) base = row.aggregate;
         row.speedup = row.aggregate / base;
         results.push(row);
-        console.log(`| ${model} | ${n} | ${row.aggregate.toFixed(1)} | ${row.per_stream.toFixed(1)} | ${row.ttft_mean_ms.toFixed(0)} | ${row.ttft_max_ms.toFixed(0)} | ${row.server_ttft_ms.toFixed(0)} | ${row.speedup.toFixed(2)}x |`);
+        console.log(`| ${model} | ${n} | ${row.aggregate.toFixed(1)} | ${row.per_stream.toFixed(1)} | ${row.ttft_mean_ms.toFixed(0)} | ${row.ttft_max_ms.toFixed(0)} | ${row.server_ttft_ms.toFixed(0)} | ${row.speedup.toFixed(2)}x | ${row.steps.toFixed(0)} | ${row.fwd_ms.toFixed(2)} | ${row.sched_ms.toFixed(2)} |`);
       }
     } finally {
       await srv.stop();

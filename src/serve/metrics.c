@@ -1,7 +1,8 @@
 /*
  * metrics.c: the service's counters in the Prometheus text format
  * (version 0.0.4): requests, tokens in and out, queue depth and busy slots,
- * batch sizes, time to first token (a histogram) and decode speed.
+ * batch sizes, time to first token (a histogram), decode speed, and the
+ * time of the forward passes and of the scheduler's work around them.
  */
 #include "serve/serve_int.h"
 
@@ -10,6 +11,13 @@
 const double serve_ttft_bounds[SERVE_TTFT_BUCKETS] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                       1,    2.5,   5,    10,  30,   60};
 
+void serve_metrics_add(_Atomic double *sum, double v)
+{
+	double old = atomic_load(sum);
+	while (!atomic_compare_exchange_weak(sum, &old, old + v))
+		;
+}
+
 void serve_metrics_ttft(struct serve_metrics *m, double seconds)
 {
 	int b = 0;
@@ -17,9 +25,7 @@ void serve_metrics_ttft(struct serve_metrics *m, double seconds)
 		b++;
 	atomic_fetch_add(&m->ttft_bucket[b], 1);
 	atomic_fetch_add(&m->ttft_count, 1);
-	double old = atomic_load(&m->ttft_sum);
-	while (!atomic_compare_exchange_weak(&m->ttft_sum, &old, old + seconds))
-		;
+	serve_metrics_add(&m->ttft_sum, seconds);
 }
 
 static void metric(struct buf *b, const char *name, const char *type, const char *help, double v)
@@ -79,6 +85,12 @@ void serve_metrics_format(const struct serve *s, struct buf *b)
 	metric(b, "huddle_tokens_per_second", "gauge",
 	       "Generated tokens per second of forward-pass time (moving average).",
 	       atomic_load(&m->decode_tps));
+	metric(b, "huddle_forward_seconds_total", "counter",
+	       "Time spent in the engine's forward passes.", atomic_load(&m->forward_s));
+	metric(b, "huddle_step_overhead_seconds_total", "counter",
+	       "The scheduler's own time around the forward passes: admitting, batching, "
+	       "sampling, text and stop checks, publishing (divide by steps for the mean).",
+	       atomic_load(&m->overhead_s));
 	buf_puts(b, "# HELP huddle_time_to_first_token_seconds Time from a request's arrival to "
 	            "its first generated token.\n"
 	            "# TYPE huddle_time_to_first_token_seconds histogram\n");

@@ -323,23 +323,39 @@ static void lp_fill(const float *logits, int32_t n_vocab, int32_t tok, int top_n
 		e->top_lp[i] = (float)(logits[e->top_id[i]] - lse);
 }
 
+/* The job's next token from its row of logits. A logit_bias alone (the
+ * common case: a few ids) is applied in place on the row, which belongs to
+ * this job until the next step, and undone after the draw, so the
+ * vocabulary is not copied (the scratch keeps the old values); presence
+ * and frequency penalties, which touch any token, and a bias longer than
+ * the scratch go through a copy. */
 static int32_t sample(struct serve_model *m, struct serve_job *j, const float *logits)
 {
-	const float *l = logits;
-	if (j->n_bias || j->counts) {
+	if (j->counts || j->n_bias > (size_t)m->n_vocab) {
 		float *sc = m->scratch;
 		memcpy(sc, logits, (size_t)m->n_vocab * sizeof(float));
 		for (size_t i = 0; i < j->n_bias; i++)
 			if (j->bias_ids[i] < m->n_vocab)
 				sc[j->bias_ids[i]] += j->bias[i];
-		if (j->counts)
-			for (int32_t t = 0; t < m->n_vocab; t++)
-				if (j->counts[t])
-					sc[t] -= j->presence_penalty +
-					         j->frequency_penalty * (float)j->counts[t];
-		l = sc;
+		for (int32_t t = 0; j->counts && t < m->n_vocab; t++)
+			if (j->counts[t])
+				sc[t] -= j->presence_penalty +
+				         j->frequency_penalty * (float)j->counts[t];
+		return infer_sampler_sample(j->smp, sc);
 	}
-	return infer_sampler_sample(j->smp, l);
+	if (!j->n_bias)
+		return infer_sampler_sample(j->smp, logits);
+	float *row = (float *)logits, *old = m->scratch; /* old: the biased entries */
+	for (size_t i = 0; i < j->n_bias; i++)
+		if (j->bias_ids[i] < m->n_vocab) {
+			old[i] = row[j->bias_ids[i]];
+			row[j->bias_ids[i]] += j->bias[i];
+		}
+	const int32_t tok = infer_sampler_sample(j->smp, row);
+	for (size_t i = j->n_bias; i-- > 0;) /* backwards: a repeated id ends as it was */
+		if (j->bias_ids[i] < m->n_vocab)
+			row[j->bias_ids[i]] = old[i];
+	return tok;
 }
 
 /* Hands out the generated text that is decided: all of it when the job
@@ -590,6 +606,7 @@ static void step(struct serve *s, struct serve_model *m)
 	struct serve_job **order = m->order;
 	struct free_list fl = {NULL, 0, 0};
 	char err[256];
+	const double t_enter = time_mono_s();
 
 	reap(s, m, &fl);
 
@@ -639,6 +656,7 @@ static void step(struct serve *s, struct serve_model *m)
 
 	const double t0 = time_mono_s();
 	int rc = infer_forward(m->x, m->items, n, err, sizeof(err));
+	const double tf = time_mono_s();
 	int64_t n_sampled = 0;
 	for (int32_t i = 0; i < n && rc == 0; i++) {
 		struct serve_job *j = m->item_job[i];
@@ -707,6 +725,8 @@ static void step(struct serve *s, struct serve_model *m)
 		pthread_mutex_lock(&s->mu);
 	}
 	free(fl.v);
+	serve_metrics_add(&s->metrics.forward_s, tf - t0);
+	serve_metrics_add(&s->metrics.overhead_s, (t0 - t_enter) + (time_mono_s() - tf));
 }
 
 /* The next model with work after the one stepped last (s->mu held). */

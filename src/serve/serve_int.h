@@ -127,9 +127,12 @@ struct serve_metrics {
 	_Atomic double ttft_sum;
 	atomic_int last_batch;
 	_Atomic double decode_tps; /* generated tokens/s, moving average over busy time */
+	_Atomic double forward_s; /* time in infer_forward */
+	_Atomic double overhead_s; /* the scheduler's own time around it, per step */
 };
 extern const double serve_ttft_bounds[SERVE_TTFT_BUCKETS];
 void serve_metrics_ttft(struct serve_metrics *m, double seconds);
+void serve_metrics_add(_Atomic double *sum, double v);
 /* Appends the Prometheus exposition text. */
 void serve_metrics_format(const struct serve *s, struct buf *out);
 

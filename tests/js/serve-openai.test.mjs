@@ -300,7 +300,8 @@ describe("inference: the OpenAI API with the npm clients", () => {
     assert.match(r.headers.get("content-type"), /^text\/plain/);
     const text = await r.text();
     for (const name of ["huddle_requests_total", "huddle_prompt_tokens_total", "huddle_generation_tokens_total", "huddle_queue_depth",
-      "huddle_batch_size", "huddle_time_to_first_token_seconds", "huddle_tokens_per_second"])
+      "huddle_batch_size", "huddle_time_to_first_token_seconds", "huddle_tokens_per_second", "huddle_forward_seconds_total",
+      "huddle_step_overhead_seconds_total"])
       assert.match(text, new RegExp(`# TYPE ${name} `), name);
     const m = await metrics(srv.url);
     assert.ok(m['huddle_requests_total{endpoint="chat_completions"}'] > 0);
@@ -308,5 +309,8 @@ describe("inference: the OpenAI API with the npm clients", () => {
     assert.ok(m.huddle_time_to_first_token_seconds_count > 0);
     assert.equal(m['huddle_time_to_first_token_seconds_bucket{le="+Inf"}'], m.huddle_time_to_first_token_seconds_count);
     assert.equal(m.huddle_slots_busy, 0);
+    // the time of the forward passes and of the scheduler's work around them
+    assert.ok(m.huddle_forward_seconds_total > 0);
+    assert.ok(m.huddle_step_overhead_seconds_total > 0);
   });
 });
