@@ -56,7 +56,7 @@ static void test_greedy_matches_definition(void)
 		p.repeat_penalty = penalties[round % 4];
 		p.repeat_last_n = 1 + (int32_t)(next() % 12);
 		struct infer_sampler *s = infer_sampler_new(&p, NV);
-		int32_t hist[64];
+		int32_t hist[64] = {0};
 		int n_hist = 0;
 		float l[NV];
 		for (int step = 0; step < 8; step++) {
