@@ -652,35 +652,17 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 #pragma GCC unroll 4
 	for (int c = 0; c < NC; c++)
 		acc[c] = sp->first ? _mm512_setzero_ps() : _mm512_loadu_ps(sp->acc + c * sp->ldacc);
-	/* Q4_0 and Q8_0: a block is 32 elements with one fp16 d, twice the
-	 * K-quants' scale work per byte; one gather of the 16 rows' d dwords
-	 * replaces 16 scalar loads and inserts (rows under 128 MB) */
+	/* Q8_0: a 34-byte block of 32 elements with one fp16 d; one gather of
+	 * the 16 rows' d dwords replaces 16 scalar loads and inserts (and the
+	 * 16 more live row addresses, which spilled), rows under 128 MB. Q4_0
+	 * keeps the loads: there the gather measured level or slower in
+	 * generation (BENCHMARKS.md) */
 	const int gather = rb <= (size_t)INT32_MAX / 16;
 	const __m512i idx = _mm512_mullo_epi32(
 	        _mm512_set1_epi32(gather ? (int)rb : 0),
 	        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
 	switch (t) {
 	case TENSOR_Q4_0:
-		if (gather) {
-			const size_t per = pf_per(pf, pf_len, b1 - b0);
-			for (int64_t b = b0; b < b1; b++) {
-				const uint8_t *p = rows + sizeof(struct blk_q4_0) * (size_t)b;
-				__m512i q[4], wg[8];
-				pf_at(pf, pf_len, per, b - b0);
-				t16x4_load(p + 2, rb, q);
-#pragma GCC unroll 4
-				for (int g = 0; g < 4; g++) {
-					wg[g] = _mm512_and_si512(q[g], m4);
-					wg[g + 4] =
-					        _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
-				}
-				const __m512 d = gather_h16(p, idx);
-				gv_block(NC, 8, x, st, sh, b, wg, d,
-				         _mm512_mul_ps(d, _mm512_set1_ps(-8.f)), acc);
-			}
-			break;
-		}
-		/* fall through */
 	case TENSOR_Q4_1:
 	case TENSOR_Q5_0:
 	case TENSOR_Q5_1: {
