@@ -32,27 +32,19 @@ AVX512 INLINE float hsum16(__m512 v)
 	return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
 
-/* kx_pf_step with the share of each step computed once per call of the
- * kernel: the division in it, done per block, showed in the profile. */
-static inline size_t pf_per(const uint8_t *pf, size_t len, int64_t n_steps)
+/* Q6_K: the 6-bit levels of 32-element unit k (0..3) of a 128-element half,
+ * for 16 rows (one dword lane per row after t16x8_load): the low nibbles
+ * from l0 (units 0, 2) or l1 (units 1, 3), low or high half by k >= 2, and
+ * the two high bits from qh shifted by 2k. */
+AVX512 INLINE __m512i q6k_levels(__m512i l0, __m512i l1, __m512i qh, int k)
 {
-	if (!pf || n_steps < 1)
-		return 0;
-	return ((len + (size_t)n_steps - 1) / (size_t)n_steps + 63) & ~(size_t)63;
-}
-
-static inline void pf_at(const uint8_t *pf, size_t len, size_t per, int64_t u)
-{
-	if (!per)
-		return;
-	const size_t a = per * (size_t)u, b = a + per < len ? a + per : len;
-	for (size_t i = a; i < b; i += 64) {
-#if PF_TOUCH
-		(void)*(const volatile uint8_t *)(pf + i);
-#else
-		__builtin_prefetch(pf + i, 0, PF_LOCALITY);
-#endif
-	}
+	__m512i lo = (k & 1) ? l1 : l0;
+	if (k >= 2)
+		lo = _mm512_srli_epi16(lo, 4);
+	lo = _mm512_and_si512(lo, _mm512_set1_epi8(0x0f));
+	const __m512i hb =
+	        _mm512_and_si512(_mm512_srli_epi16(qh, (unsigned)(2 * k)), _mm512_set1_epi8(3));
+	return _mm512_or_si512(lo, _mm512_slli_epi16(hb, 4));
 }
 
 /* ---- int path: 16-row tiles --------------------------------------------- */
@@ -312,18 +304,10 @@ AVX512 INLINE int unpack_levels_fast(uint32_t t, const uint8_t *rows, size_t rb,
 					        out + wblk * (size_t)(16 * sb + 8 * h + 2 * k - b0);
 #pragma GCC unroll 8
 					for (int g = 0; g < 8; g++) {
-						__m512i lo = (k & 1) ? l1[g] : l0[g];
-						if (k >= 2)
-							lo = _mm512_srli_epi16(lo, 4);
-						lo = _mm512_and_si512(lo, m4);
-						const __m512i hb = _mm512_and_si512(
-						        _mm512_srli_epi16(qh[g], (unsigned)(2 * k)),
-						        _mm512_set1_epi8(3));
 						/* groups 0-3 belong to the first 16-block, 4-7 to the second */
 						_mm512_storeu_si512(
 						        ob + (g < 4 ? 0 : wblk) + 64 * (g % 4),
-						        _mm512_or_si512(lo,
-						                        _mm512_slli_epi16(hb, 4)));
+						        q6k_levels(l0[g], l1[g], qh[g], k));
 					}
 				}
 			}
@@ -692,11 +676,11 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 			m_off = 2;
 			break;
 		}
-		const size_t per = pf_per(pf, pf_len, b1 - b0);
+		const size_t per = kx_pf_per(pf, pf_len, b1 - b0);
 		for (int64_t b = b0; b < b1; b++) {
 			const uint8_t *p = rows + bsize * (size_t)b;
 			__m512i q[4], wg[8];
-			pf_at(pf, pf_len, per, b - b0);
+			kx_pf_at(pf, pf_len, per, b - b0);
 			t16x4_load(p + qs_off, rb, q);
 			const __m512i qh =
 			        qh_off ? load_d16(p + qh_off, rb) : _mm512_setzero_si512();
@@ -718,11 +702,11 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 		break;
 	}
 	case TENSOR_Q8_0: {
-		const size_t per = pf_per(pf, pf_len, b1 - b0);
+		const size_t per = kx_pf_per(pf, pf_len, b1 - b0);
 		for (int64_t b = b0; b < b1; b++) {
 			const uint8_t *p = rows + sizeof(struct blk_q8_0) * (size_t)b;
 			__m512i wg[8];
-			pf_at(pf, pf_len, per, b - b0);
+			kx_pf_at(pf, pf_len, per, b - b0);
 			t16x8_load(p + 2, rb, wg);
 #pragma GCC unroll 8
 			for (int g = 0; g < 8; g++)
@@ -738,7 +722,7 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 		const int five = t == TENSOR_Q5_K;
 		const size_t bsize = five ? sizeof(struct blk_q5_k) : sizeof(struct blk_q4_k);
 		const size_t qs_off = five ? 48 : 16;
-		const size_t per = pf_per(pf, pf_len, (b1 - b0) / 2);
+		const size_t per = kx_pf_per(pf, pf_len, (b1 - b0) / 2);
 		for (int64_t sb = b0 / 8; sb < b1 / 8; sb++) {
 			const uint8_t *p = rows + bsize * (size_t)sb;
 			struct k4_scales ks;
@@ -748,7 +732,7 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 				t16x8_load(p + 16, rb, qh);
 			for (int c = 0; c < 4; c++) {
 				__m512i q[8], wg[8];
-				pf_at(pf, pf_len, per, 4 * (sb - b0 / 8) + c);
+				kx_pf_at(pf, pf_len, per, 4 * (sb - b0 / 8) + c);
 				t16x8_load(p + qs_off + 32 * (size_t)c, rb, q);
 #pragma GCC unroll 2
 				for (int half = 0; half < 2; half++) {
@@ -776,14 +760,14 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 		break;
 	}
 	case TENSOR_Q6_K: {
-		const size_t per = pf_per(pf, pf_len, (b1 - b0) / 8);
+		const size_t per = kx_pf_per(pf, pf_len, (b1 - b0) / 8);
 		for (int64_t sb = b0 / 16; sb < b1 / 16; sb++) {
 			const uint8_t *p = rows + sizeof(struct blk_q6_k) * (size_t)sb;
 			struct q6_scales qs;
 			q6k_scales16(p, rb, &qs);
 			for (int h = 0; h < 2; h++) {
 				__m512i l0[8], l1[8], qh[8];
-				pf_at(pf, pf_len, per, 2 * (sb - b0 / 16) + h);
+				kx_pf_at(pf, pf_len, per, 2 * (sb - b0 / 16) + h);
 				t16x8_load(p + 64 * h, rb, l0);
 				t16x8_load(p + 64 * h + 32, rb, l1);
 				t16x8_load(p + 128 + 32 * h, rb, qh);
@@ -791,15 +775,7 @@ AVX512 INLINE void gemv16_nc(const int NC, uint32_t t, const uint8_t *rows, size
 					__m512i wg[8];
 #pragma GCC unroll 8
 					for (int g = 0; g < 8; g++) {
-						__m512i lo = (k & 1) ? l1[g] : l0[g];
-						if (k >= 2)
-							lo = _mm512_srli_epi16(lo, 4);
-						lo = _mm512_and_si512(lo, m4);
-						const __m512i hb = _mm512_and_si512(
-						        _mm512_srli_epi16(qh[g], (unsigned)(2 * k)),
-						        _mm512_set1_epi8(3));
-						wg[g] = _mm512_or_si512(lo,
-						                        _mm512_slli_epi16(hb, 4));
+						wg[g] = q6k_levels(l0[g], l1[g], qh[g], k);
 					}
 					const int64_t blk = 16 * sb + 8 * h + 2 * k;
 					__m512 dw, mw;
@@ -869,11 +845,11 @@ AVX512 INLINE void gemvf_mn(const int MR, const int NC, uint32_t t, const uint8_
 #pragma GCC unroll 4
 		for (int j = 0; j < NC; j++)
 			acc[i][j] = _mm512_setzero_ps();
-	const size_t per = pf_per(pf, pf_len, nc16);
+	const size_t per = kx_pf_per(pf, pf_len, nc16);
 	for (int64_t c = 0; c < nc16; c++) {
 		const int64_t e = 16 * c, left = sh->k - e;
 		const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-		pf_at(pf, pf_len, per, c);
+		kx_pf_at(pf, pf_len, per, c);
 		__m512 wv[GF_MR];
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++)

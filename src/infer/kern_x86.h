@@ -29,13 +29,23 @@ KX_AVX2 KX_INLINE float kx_h2f(uint16_t h)
 	return _cvtsh_ss(h);
 }
 
-/* Prefetches (into L2) the part of [pf, pf + len) that step u of n_steps
- * should: the next tile's rows, spread evenly over the unpacking. */
-static inline void kx_pf_step(const uint8_t *pf, size_t len, int64_t u, int64_t n_steps)
+/* Prefetching the next tile's rows, spread evenly over the n_steps steps of
+ * the current one: kx_pf_per() is each step's share of [pf, pf + len) (0 if
+ * there is nothing to prefetch), computed once per kernel call where the
+ * steps are many (the division, done per block, showed in the profile);
+ * kx_pf_at() prefetches step u's share (into L2 unless the file sets
+ * PF_LOCALITY). */
+static inline size_t kx_pf_per(const uint8_t *pf, size_t len, int64_t n_steps)
 {
-	if (!pf)
+	if (!pf || n_steps < 1)
+		return 0;
+	return ((len + (size_t)n_steps - 1) / (size_t)n_steps + 63) & ~(size_t)63;
+}
+
+static inline void kx_pf_at(const uint8_t *pf, size_t len, size_t per, int64_t u)
+{
+	if (!per)
 		return;
-	const size_t per = ((len + (size_t)n_steps - 1) / (size_t)n_steps + 63) & ~(size_t)63;
 	const size_t a = per * (size_t)u, b = a + per < len ? a + per : len;
 	for (size_t i = a; i < b; i += 64) {
 #if PF_TOUCH
@@ -46,6 +56,12 @@ static inline void kx_pf_step(const uint8_t *pf, size_t len, int64_t u, int64_t 
 		__builtin_prefetch(pf + i, 0, PF_LOCALITY);
 #endif
 	}
+}
+
+/* Both in one, for the places that prefetch once per tile row group. */
+static inline void kx_pf_step(const uint8_t *pf, size_t len, int64_t u, int64_t n_steps)
+{
+	kx_pf_at(pf, len, kx_pf_per(pf, len, n_steps), u);
 }
 
 /* A short tile (n < r rows): the rows' bytes, a slice of up to KERN_SLICE
