@@ -16,6 +16,34 @@
 static int test_n_pass, test_n_fail, test_cur_failed;
 static const char *test_cur_name;
 
+/* A small seeded xorshift generator for tests that want random shapes and
+ * values that are the same on every run: test_rng_seed() (optional), then
+ * test_rnd32() / test_rnd_int(n) in [0, n). */
+static inline uint64_t *test_rng_state(void)
+{
+	static uint64_t state = 0x9e3779b97f4a7c15ULL;
+	return &state;
+}
+
+static inline void test_rng_seed(uint64_t seed)
+{
+	*test_rng_state() = seed;
+}
+
+static inline uint32_t test_rnd32(void)
+{
+	uint64_t *r = test_rng_state();
+	*r ^= *r << 13;
+	*r ^= *r >> 7;
+	*r ^= *r << 17;
+	return (uint32_t)(*r >> 32);
+}
+
+static inline int test_rnd_int(int n)
+{
+	return (int)(test_rnd32() % (uint32_t)n);
+}
+
 #define CHECK(cond)                                                                          \
 	do {                                                                                 \
 		if (!(cond)) {                                                               \

@@ -22,28 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t rnd32(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 32);
-}
-
-static int rnd_int(int n)
-{
-	return (int)(rnd32() % (uint32_t)n);
-}
-
 /* roughly normal, with some outliers as real weights and activations have */
 static float rnd_normal(void)
 {
 	float s = 0;
 	for (int i = 0; i < 4; i++)
-		s += (float)rnd32() / 4294967296.0f - 0.5f;
-	if (rnd_int(64) == 0)
+		s += (float)test_rnd32() / 4294967296.0f - 0.5f;
+	if (test_rnd_int(64) == 0)
 		s *= 6;
 	return s * 1.7f;
 }
@@ -362,10 +347,10 @@ static int64_t random_k(uint32_t t)
 {
 	const int64_t b = block_of(t);
 	if (b == 1)
-		return 1 + rnd_int(300);
+		return 1 + test_rnd_int(300);
 	if (b == 32)
-		return 32 * (1 + rnd_int(40));
-	return 256 * (1 + rnd_int(5));
+		return 32 * (1 + test_rnd_int(40));
+	return 256 * (1 + test_rnd_int(5));
 }
 
 /* A random slicing of [0, kend) on multiples of step, run through tile. */
@@ -375,7 +360,7 @@ static void run_sliced(kern_tile_fn tile, int mr, int nr, const struct kern_shap
 {
 	struct kern_span sp = {0, 0, 1, 0, acc, ldacc};
 	while (sp.k0 < kend) {
-		sp.k1 = sp.k0 + step * (1 + rnd_int(3));
+		sp.k1 = sp.k0 + step * (1 + test_rnd_int(3));
 		if (sp.k1 > kend)
 			sp.k1 = kend;
 		sp.last = sp.k1 == kend;
@@ -401,7 +386,7 @@ static void test_packed_twins(void)
 			const uint32_t t = types[ti];
 			struct kern_shape sh;
 			const int64_t k = random_k(t);
-			const int nr = 1 + rnd_int(11);
+			const int nr = 1 + test_rnd_int(11);
 			CHECK_EQ_INT(kern_shape_init(&sh, t, k), 0);
 			const int is_int = sh.path == KERN_PATH_INT;
 			const size_t rs = row_size(t, k);
@@ -420,7 +405,7 @@ static void test_packed_twins(void)
 			for (int j = 0; j < nr; j++)
 				kern_pack_scalar(t, x + j * k, &sh, xp_ref + sh.stride * (size_t)j);
 			/* the reference: the scalar twin with R = 4 (int) or row by row */
-			const int mr_ref = 1 + rnd_int(max_rows);
+			const int mr_ref = 1 + test_rnd_int(max_rows);
 			if (is_int) {
 				const size_t ts = kern_tile_size(&sh, 4);
 				uint8_t *tile = xmalloc(ts * 4);
@@ -448,8 +433,8 @@ static void test_packed_twins(void)
 				const struct kern_isa_ops *o = ops[s];
 				const int R = is_int ? o->rows : max_rows;
 				/* often a full tile (the SIMD unpacker), sometimes a short one */
-				const int mr =
-				        is_int && rnd_int(3) ? (R < mr_ref ? R : mr_ref) : mr_ref;
+				const int mr = is_int && test_rnd_int(3) ? (R < mr_ref ? R : mr_ref)
+				                                         : mr_ref;
 				if (is_int && mr > R)
 					continue;
 				uint8_t *xp = xmalloc(sh.stride * (size_t)nr);
@@ -474,9 +459,9 @@ static void test_packed_twins(void)
 					const int64_t per = KERN_SLICE / sh.group,
 					              n_sl = sh.nb / per;
 					if (n_sl > 0) {
-						const int64_t s0 = rnd_int((int)n_sl),
+						const int64_t s0 = test_rnd_int((int)n_sl),
 						              s1 = s0 + 1 +
-						                   rnd_int((int)(n_sl - s0));
+						                   test_rnd_int((int)(n_sl - s0));
 						const size_t wb = kern_wblk(&sh, R);
 						uint8_t *part =
 						        xmalloc(wb * (size_t)((s1 - s0) * per));
@@ -628,9 +613,9 @@ static void test_matmul(void)
 		for (size_t ti = 0; ti < ARRAY_SIZE(types); ti++) {
 			struct mm_case c;
 			c.t = types[ti];
-			c.n_rows = 1 + rnd_int(37);
+			c.n_rows = 1 + test_rnd_int(37);
 			c.n_cols = random_k(c.t);
-			c.n_tok = 1 + rnd_int(17);
+			c.n_tok = 1 + test_rnd_int(17);
 			const size_t rs = row_size(c.t, c.n_cols);
 			float *wf = xmalloc(sizeof(float) * (size_t)(c.n_rows * c.n_cols));
 			c.x = xmalloc(sizeof(float) * (size_t)(c.n_tok * c.n_cols));

@@ -16,28 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng = 0x2545f4914f6cdd1dULL;
-
-static uint32_t rnd32(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 32);
-}
-
-static int rnd_int(int n)
-{
-	return (int)(rnd32() % (uint32_t)n);
-}
-
 /* Values with a spread of magnitudes, some exact zeros and a few outliers,
  * so blocks differ in scale and the level sums reach their extremes. */
 static void fill(float *x, int64_t n, float scale)
 {
 	for (int64_t i = 0; i < n; i++) {
-		const int k = rnd_int(64);
-		float v = ((float)rnd32() / 4294967296.f - 0.5f) * 2 * scale;
+		const int k = test_rnd_int(64);
+		float v = ((float)test_rnd32() / 4294967296.f - 0.5f) * 2 * scale;
 		if (k == 0)
 			v = 0;
 		else if (k == 1)
@@ -67,7 +52,7 @@ static uint8_t *make_rows(uint32_t t, int r, int64_t k, size_t *rs, void **base)
 	float *w = xmalloc(sizeof(float) * (size_t)k);
 	uint8_t *b = xmalloc(*rs * (size_t)r);
 	for (int i = 0; i < r; i++) {
-		fill(w, k, 0.05f + 0.05f * (float)rnd_int(4));
+		fill(w, k, 0.05f + 0.05f * (float)test_rnd_int(4));
 		CHECK_EQ_INT(kern_quantize_row(t, w, b + *rs * (size_t)i, k), 0);
 	}
 	free(w);
@@ -96,7 +81,7 @@ static void test_gemv_int(void)
 		for (size_t ti = 0; ti < ARRAY_SIZE(int_types); ti++) {
 			const uint32_t t = int_types[ti];
 			/* 256 to 4096 elements: whole super-blocks, as matmul slices */
-			const int64_t k = 256 * (1 + rnd_int(16));
+			const int64_t k = 256 * (1 + test_rnd_int(16));
 			struct kern_shape sh;
 			size_t rs;
 			void *base;
@@ -120,7 +105,7 @@ static void test_gemv_int(void)
 				int same = !memcmp(got, want, sizeof(float) * (size_t)(R * nc)) &&
 				           !memcmp(twin, want, sizeof(float) * (size_t)(R * nc));
 				/* two spans through the accumulators: the same bits */
-				const int64_t mid = 256 * rnd_int((int)(k / 256) + 1);
+				const int64_t mid = 256 * test_rnd_int((int)(k / 256) + 1);
 				const struct kern_span s0 = {0, mid, 1, 0, acc, R};
 				const struct kern_span s1 = {mid, k, mid == 0, 1, acc, R};
 				memset(split, 0x5a, sizeof(split));
@@ -152,8 +137,8 @@ static void test_gemv_float(void)
 		for (size_t ti = 0; ti < ARRAY_SIZE(float_types); ti++) {
 			const uint32_t t = float_types[ti];
 			/* ragged: any length, often not a multiple of 16 */
-			const int64_t k = iter == 0 ? 1 + rnd_int(15) : 1 + rnd_int(700);
-			const int mr = 1 + rnd_int(o->tile_m_float);
+			const int64_t k = iter == 0 ? 1 + test_rnd_int(15) : 1 + test_rnd_int(700);
+			const int mr = 1 + test_rnd_int(o->tile_m_float);
 			struct kern_shape sh;
 			size_t rs;
 			void *base;
@@ -234,6 +219,7 @@ static void test_gemv_extremes(void)
 
 int main(void)
 {
+	test_rng_seed(0x2545f4914f6cdd1dULL);
 	if (kern_set_isa("avx2")) {
 		printf("no AVX2 on this CPU: skipped\n");
 		return 0;
